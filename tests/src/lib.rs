@@ -1,0 +1,1 @@
+//! Shared helpers for MediBlock's end-to-end tests (started anvil nodes, relays, databases).
