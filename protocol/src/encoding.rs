@@ -287,7 +287,10 @@ mod tests {
     fn reader_refuses_bad_bool_and_trailing_bytes() {
         assert_eq!(
             Reader::new(&[2]).bool(),
-            Err(DecodeError::UnknownDiscriminant { what: "bool", got: 2 })
+            Err(DecodeError::UnknownDiscriminant {
+                what: "bool",
+                got: 2
+            })
         );
         let mut r = Reader::new(&[1, 9]);
         assert_eq!(r.bool(), Ok(true));

@@ -191,8 +191,14 @@ mod tests {
         let k = key(Purpose::UserRelay, 1);
         let env = Envelope::seal(&k, b"ctx", b"hello", &mut rng).unwrap();
         assert_eq!(env.open(&k, b"other"), Err(Error::Crypto));
-        assert_eq!(env.open(&key(Purpose::UserRelay, 2), b"ctx"), Err(Error::Crypto));
-        assert_eq!(env.open(&key(Purpose::RelayStore, 1), b"ctx"), Err(Error::Crypto));
+        assert_eq!(
+            env.open(&key(Purpose::UserRelay, 2), b"ctx"),
+            Err(Error::Crypto)
+        );
+        assert_eq!(
+            env.open(&key(Purpose::RelayStore, 1), b"ctx"),
+            Err(Error::Crypto)
+        );
         let bytes = env.to_canonical_bytes();
         for i in 0..bytes.len() {
             let mut b = bytes.clone();

@@ -45,10 +45,39 @@ pub enum Error {
 }
 
 impl Error {
+    /// A stable, machine-readable code for the error's kind (used by the relay's API and
+    /// by the golden vectors). Codes never change once published.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Invalid { .. } => "invalid_input",
+            Error::Decode(_) => "malformed",
+            Error::Signature => "signature_invalid",
+            Error::Crypto => "decrypt_failed",
+            Error::TemplateMismatch { .. } => "template_mismatch",
+            Error::Rules(_) => "rule_violation",
+            Error::Proof(_) => "proof_invalid",
+        }
+    }
+
     pub(crate) fn invalid(what: &'static str, reason: impl Into<String>) -> Self {
         Self::Invalid {
             what,
             reason: reason.into(),
+        }
+    }
+}
+
+impl DecodeError {
+    /// A stable, machine-readable code for the decoding failure.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::UnexpectedEnd => "unexpected_end",
+            DecodeError::TrailingBytes { .. } => "trailing_bytes",
+            DecodeError::WrongTag { .. } => "wrong_tag",
+            DecodeError::InvalidUtf8 => "invalid_utf8",
+            DecodeError::TooLong { .. } => "too_long",
+            DecodeError::UnknownDiscriminant { .. } => "unknown_discriminant",
+            DecodeError::NonCanonical(_) => "non_canonical",
         }
     }
 }

@@ -33,7 +33,10 @@ pub struct BlockchainTransaction {
 /// Refuses a record of another template or version ([`Error::TemplateMismatch`]) and a
 /// record that breaks any rule ([`Error::Rules`], listing every violation). The signature
 /// is *not* checked here; [`crate::record::SealedTransaction::open`] does that.
-pub fn generate(signed: &SignedInitialTransaction, template: &Template) -> Result<BlockchainTransaction> {
+pub fn generate(
+    signed: &SignedInitialTransaction,
+    template: &Template,
+) -> Result<BlockchainTransaction> {
     let ti = signed.ti();
     let expected = template.reference();
     if ti.template != expected {

@@ -154,7 +154,10 @@ impl Salt {
 /// Checks a slug: 1..=`max` bytes of `[a-z0-9]` and inner `.`, `_`, `-`.
 fn check_slug(what: &'static str, s: &str, max: usize) -> Result<()> {
     if s.is_empty() || s.len() > max {
-        return Err(Error::invalid(what, format!("must be 1 to {max} characters")));
+        return Err(Error::invalid(
+            what,
+            format!("must be 1 to {max} characters"),
+        ));
     }
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c);
     if !s.chars().all(ok_char) {
@@ -165,7 +168,10 @@ fn check_slug(what: &'static str, s: &str, max: usize) -> Result<()> {
     }
     let first_last_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     if !first_last_ok(s.chars().next()) || !first_last_ok(s.chars().last()) {
-        return Err(Error::invalid(what, "must start and end with a letter or digit"));
+        return Err(Error::invalid(
+            what,
+            "must start and end with a letter or digit",
+        ));
     }
     Ok(())
 }
@@ -440,11 +446,16 @@ mod tests {
         let id: TxId = "00112233445566778899aabbccddeeff".parse().unwrap();
         assert_eq!(id.to_string(), "00112233445566778899aabbccddeeff");
         assert_eq!(
-            "0x00112233445566778899aabbccddeeff".parse::<TxId>().unwrap(),
+            "0x00112233445566778899aabbccddeeff"
+                .parse::<TxId>()
+                .unwrap(),
             id
         );
         assert!("00112233".parse::<TxId>().is_err());
-        assert_eq!("00112233445566778899AABBCCDDEEFF".parse::<TxId>().unwrap(), id);
+        assert_eq!(
+            "00112233445566778899AABBCCDDEEFF".parse::<TxId>().unwrap(),
+            id
+        );
         assert!("zz112233445566778899aabbccddeeff".parse::<TxId>().is_err());
     }
 

@@ -71,7 +71,10 @@ impl PublicKeys {
         let signing = VerifyingKey::from_bytes(signing)
             .map_err(|_| Error::invalid("ed25519 public key", "not a valid curve point"))?;
         if signing.is_weak() {
-            return Err(Error::invalid("ed25519 public key", "weak (small-order) key"));
+            return Err(Error::invalid(
+                "ed25519 public key",
+                "weak (small-order) key",
+            ));
         }
         Ok(Self {
             signing,
@@ -135,7 +138,8 @@ impl<'de> Deserialize<'de> for PublicKeys {
         let raw = PublicKeysJson::deserialize(d)?;
         let key = |s: &str| -> core::result::Result<[u8; 32], D::Error> {
             let mut out = [0u8; 32];
-            hex::decode_to_slice(s, &mut out).map_err(|_| D::Error::custom("expected 32 bytes as hex"))?;
+            hex::decode_to_slice(s, &mut out)
+                .map_err(|_| D::Error::custom("expected 32 bytes as hex"))?;
             Ok(out)
         };
         Self::from_bytes(&key(&raw.ed25519)?, &key(&raw.x25519)?).map_err(D::Error::custom)
@@ -203,7 +207,11 @@ impl Keypair {
         }
         let own = self.public().agreement_bytes();
         let theirs = peer.agreement_bytes();
-        let (a, b) = if own <= theirs { (own, theirs) } else { (theirs, own) };
+        let (a, b) = if own <= theirs {
+            (own, theirs)
+        } else {
+            (theirs, own)
+        };
         let mut salt = [0u8; 64];
         salt[..32].copy_from_slice(&a);
         salt[32..].copy_from_slice(&b);
@@ -312,7 +320,9 @@ mod tests {
         assert!(!dbg.contains(&hex::encode(&seeds[..32])));
         assert!(!dbg.contains(&hex::encode(&seeds[32..])));
         assert!(dbg.contains("<redacted>"));
-        let key = kp.agree(&Keypair::generate(&mut rng).public(), Purpose::UserRelay).unwrap();
+        let key = kp
+            .agree(&Keypair::generate(&mut rng).public(), Purpose::UserRelay)
+            .unwrap();
         assert!(!format!("{key:?}").contains(&hex::encode(key.expose())));
     }
 

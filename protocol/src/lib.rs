@@ -13,7 +13,7 @@ pub mod merkle;
 pub mod record;
 pub mod rules;
 pub mod template;
-// pub mod validated;
+pub mod validated;
 pub mod value;
 
 pub use error::{DecodeError, Error, ProofError, Result};

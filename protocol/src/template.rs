@@ -148,7 +148,10 @@ impl Template {
             ));
         }
         if spec.roles.is_empty() {
-            return Err(Error::invalid("template", "at least one role must be allowed"));
+            return Err(Error::invalid(
+                "template",
+                "at least one role must be allowed",
+            ));
         }
         let mut names = BTreeSet::new();
         for a in &spec.attributes {
@@ -230,7 +233,10 @@ impl Template {
 
     /// Maps form fields (text, as typed in a browser) to typed values, then checks the
     /// rules. Empty fields count as absent. Every problem is reported, not just the first.
-    pub fn map_form(&self, fields: &BTreeMap<String, String>) -> Result<Attributes, Vec<Violation>> {
+    pub fn map_form(
+        &self,
+        fields: &BTreeMap<String, String>,
+    ) -> Result<Attributes, Vec<Violation>> {
         let mut attrs = Attributes::new();
         let mut violations = Vec::new();
         for (key, text) in fields {
@@ -255,7 +261,13 @@ impl Template {
             }
         }
         if let Err(more) = self.check(&attrs) {
-            violations.extend(more);
+            // A field that was typed but unreadable is not also "missing".
+            let unparsable: BTreeSet<AttrName> =
+                violations.iter().map(|v| v.attribute.clone()).collect();
+            violations.extend(
+                more.into_iter()
+                    .filter(|v| !(v.rule == Rule::Required && unparsable.contains(&v.attribute))),
+            );
         }
         if violations.is_empty() {
             Ok(attrs)
@@ -287,7 +299,12 @@ fn parse_value(kind: &AttributeKind, text: &str) -> core::result::Result<Value, 
 }
 
 fn check_kind(name: &AttrName, kind: &AttributeKind) -> Result<()> {
-    let bad = |why: String| Err(Error::invalid("template", format!("attribute {name}: {why}")));
+    let bad = |why: String| {
+        Err(Error::invalid(
+            "template",
+            format!("attribute {name}: {why}"),
+        ))
+    };
     match kind {
         AttributeKind::Integer { scale, min, max } => {
             if *scale > MAX_SCALE {

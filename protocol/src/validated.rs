@@ -6,7 +6,7 @@ use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::checkpoint::SignedCheckpoint;
+use crate::checkpoint::{Checkpoint, SignedCheckpoint};
 use crate::encoding::{Canonical, Reader, Writer};
 use crate::envelope::Envelope;
 use crate::error::{DecodeError, Result};
@@ -124,14 +124,18 @@ impl Canonical for Verdict {
 impl Canonical for BatchAnchor {
     fn encode(&self, w: &mut Writer) {
         w.u64(self.leaf_index.0);
-        self.checkpoint.encode(w);
+        self.checkpoint.checkpoint.encode(w);
+        w.fixed(&self.checkpoint.signature);
         self.inclusion.encode(w);
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self> {
         Ok(Self {
             leaf_index: LeafIndex(r.u64()?),
-            checkpoint: SignedCheckpoint::decode(r)?,
+            checkpoint: SignedCheckpoint {
+                checkpoint: Checkpoint::decode(r)?,
+                signature: r.array()?,
+            },
             inclusion: InclusionProof::decode(r)?,
         })
     }

@@ -363,10 +363,7 @@ mod tests {
         assert!(parse_fixed(".5", 1).is_err());
         assert!(parse_fixed("5.", 1).is_err());
         assert!(parse_fixed("9223372036854775808", 0).is_err());
-        assert_eq!(
-            parse_fixed("-9223372036854775808", 0).unwrap(),
-            i64::MIN
-        );
+        assert_eq!(parse_fixed("-9223372036854775808", 0).unwrap(), i64::MIN);
     }
 
     #[test]
@@ -381,7 +378,10 @@ mod tests {
     fn dates_convert_both_ways() {
         assert_eq!(Date::from_ymd(1970, 1, 1).unwrap().days(), 0);
         assert_eq!(Date::from_ymd(2000, 3, 1).unwrap().days(), 11_017);
-        assert_eq!("2024-02-29".parse::<Date>().unwrap().to_string(), "2024-02-29");
+        assert_eq!(
+            "2024-02-29".parse::<Date>().unwrap().to_string(),
+            "2024-02-29"
+        );
         assert!("2023-02-29".parse::<Date>().is_err());
         assert!("2023-2-28".parse::<Date>().is_err());
         assert!("0000-01-01".parse::<Date>().is_err());
