@@ -1,0 +1,130 @@
+//! `cargo xtask test`: every check and test, in the order that fails fastest.
+//!
+//! 1. `cargo fmt --check`; 2. `cargo clippy --workspace --all-targets -D warnings`;
+//! 3. native tests of the whole workspace (unit, golden vectors, properties, end to end);
+//! 4. the wasm32 build of the protocol and the client, and the protocol's tests compiled to
+//!    wasm32 and run by `wasm-bindgen-test-runner`. A summary of counts closes the run.
+
+use crate::install;
+use crate::shell::{Result, cargo, cargo_cmd, run_capture, step};
+
+/// Counts from `test result:` lines.
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+    binaries: u64,
+}
+
+impl Counts {
+    /// Adds every `test result: ok. 3 passed; 0 failed; 1 ignored; …` line in `output`.
+    fn parse(output: &str) -> Self {
+        let mut c = Counts::default();
+        for line in output
+            .lines()
+            .filter(|l| l.trim_start().starts_with("test result:"))
+        {
+            c.binaries += 1;
+            for part in line.split([';', '.']) {
+                let mut words = part.split_whitespace();
+                if let (Some(n), Some(what)) = (words.next(), words.next()) {
+                    if let Ok(n) = n.parse::<u64>() {
+                        match what {
+                            "passed" => c.passed += n,
+                            "failed" => c.failed += n,
+                            "ignored" => c.ignored += n,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        c
+    }
+}
+
+pub(crate) fn test(args: &[String]) -> Result {
+    if let Some(extra) = args.first() {
+        return Err(format!(
+            "`cargo xtask test` takes no arguments (got {extra:?})"
+        ));
+    }
+    install::ensure_all()?;
+
+    step("formatting (cargo fmt --check)");
+    cargo(&["fmt", "--all", "--", "--check"])?;
+
+    step("lints (cargo clippy, warnings are errors)");
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+
+    step("native tests (whole workspace)");
+    let native = Counts::parse(&run_capture(&mut cargo_cmd(&["test", "--workspace"]))?);
+
+    step("wasm32 build of protocol and client-wasm");
+    cargo(&[
+        "build",
+        "--target",
+        "wasm32-unknown-unknown",
+        "-p",
+        "mediblock-protocol",
+        "-p",
+        "mediblock-client-wasm",
+    ])?;
+
+    step("wasm32 tests of protocol (wasm-bindgen-test-runner on Node)");
+    let mut wasm_cmd = cargo_cmd(&[
+        "test",
+        "--target",
+        "wasm32-unknown-unknown",
+        "-p",
+        "mediblock-protocol",
+        "--tests",
+    ]);
+    wasm_cmd.env(
+        "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+        "wasm-bindgen-test-runner",
+    );
+    let wasm = Counts::parse(&run_capture(&mut wasm_cmd)?);
+
+    println!("\n==> summary");
+    for (name, c) in [("native", native), ("wasm32", wasm)] {
+        println!(
+            "{name:>7}: {} passed, {} failed, {} ignored in {} test binaries",
+            c.passed, c.failed, c.ignored, c.binaries
+        );
+    }
+    if wasm.passed == 0 {
+        return Err("the wasm32 run executed no tests".into());
+    }
+    println!("all checks passed");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_add_up_across_binaries() {
+        let out = "running 2 tests\n\
+                   test result: ok. 2 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\
+                   test result: ok. 40 passed; 0 failed; 0 ignored; 0 filtered out; finished in 1.2s\n";
+        assert_eq!(
+            Counts::parse(out),
+            Counts {
+                passed: 42,
+                failed: 0,
+                ignored: 1,
+                binaries: 2
+            }
+        );
+    }
+}
