@@ -20,6 +20,7 @@ use sha2::Sha256;
 use x25519_dalek::{PublicKey as XPublic, StaticSecret};
 use zeroize::Zeroizing;
 
+use crate::encoding::Writer;
 use crate::error::{Error, Result};
 use crate::hash::{LABEL_RELAY_STORE, LABEL_USER_RELAY, TAG_KEY_ID, sha256};
 use crate::ids::KeyId;
@@ -242,9 +243,10 @@ pub struct SymmetricKey {
 impl SymmetricKey {
     /// Wraps raw key bytes (derived, or configured by an operator).
     pub fn from_bytes(purpose: Purpose, key: &[u8; 32]) -> Self {
-        let mut tagged = Zeroizing::new(Vec::with_capacity(TAG_KEY_ID.len() + 32));
-        tagged.extend_from_slice(TAG_KEY_ID.as_bytes());
-        tagged.extend_from_slice(key);
+        let mut w = Writer::new();
+        w.tag(TAG_KEY_ID);
+        w.fixed(key);
+        let tagged = Zeroizing::new(w.into_bytes());
         let digest = sha256(&tagged);
         let mut id = [0u8; 8];
         id.copy_from_slice(&digest[..8]);

@@ -120,7 +120,7 @@ fn check_value(kind: &AttributeKind, value: &Value) -> Option<Rule> {
             None
         }
         (AttributeKind::Text { max_len }, Value::Text(s)) => {
-            (s.len() > *max_len as usize).then(|| Rule::TooLong {
+            (s.len() > *max_len as usize).then_some(Rule::TooLong {
                 max: *max_len,
                 got: s.len(),
             })

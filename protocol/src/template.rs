@@ -310,10 +310,10 @@ fn check_kind(name: &AttrName, kind: &AttributeKind) -> Result<()> {
             if *scale > MAX_SCALE {
                 return bad(format!("scale must be at most {MAX_SCALE}"));
             }
-            if let (Some(lo), Some(hi)) = (min, max) {
-                if lo > hi {
-                    return bad("min is greater than max".into());
-                }
+            if let (Some(lo), Some(hi)) = (min, max)
+                && lo > hi
+            {
+                return bad("min is greater than max".into());
             }
         }
         AttributeKind::Text { max_len } => {
@@ -334,10 +334,10 @@ fn check_kind(name: &AttrName, kind: &AttributeKind) -> Result<()> {
             }
         }
         AttributeKind::Date { min, max } => {
-            if let (Some(lo), Some(hi)) = (min, max) {
-                if lo > hi {
-                    return bad("min is after max".into());
-                }
+            if let (Some(lo), Some(hi)) = (min, max)
+                && lo > hi
+            {
+                return bad("min is after max".into());
             }
         }
         AttributeKind::Boolean => {}
