@@ -7,8 +7,14 @@ use std::process::{Command, Stdio};
 pub(crate) type Result<T = (), E = String> = std::result::Result<T, E>;
 
 /// The repository root (the parent of the `xtask` crate).
+///
+/// `cargo run` sets `CARGO_MANIFEST_DIR` for the running program too; the compile-time value
+/// is the fallback when the binary is started directly.
 pub(crate) fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    Path::new(&manifest_dir)
         .parent()
         .expect("xtask lives one level below the repository root")
         .to_path_buf()
