@@ -101,3 +101,20 @@ pub(crate) fn cargo_cmd(args: &[&str]) -> Command {
 pub(crate) fn cargo(args: &[&str]) -> Result {
     run(&mut cargo_cmd(args))
 }
+
+/// Runs `cargo <args>` quietly and returns its standard output; fails on a non-zero exit.
+pub(crate) fn query_cargo(args: &[&str]) -> Result<String> {
+    let out = cargo_cmd(args)
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`cargo {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}

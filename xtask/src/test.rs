@@ -55,6 +55,9 @@ pub(crate) fn test(args: &[String]) -> Result {
     step("formatting (cargo fmt --check)");
     cargo(&["fmt", "--all", "--", "--check"])?;
 
+    step("the protocol crate does no I/O (cargo tree)");
+    check_protocol_is_pure()?;
+
     step("lints (cargo clippy, warnings are errors)");
     cargo(&[
         "clippy",
@@ -106,6 +109,44 @@ pub(crate) fn test(args: &[String]) -> Result {
     }
     println!("all checks passed");
     Ok(())
+}
+
+/// Crates that would mean I/O in the pure core.
+const FORBIDDEN_IN_PROTOCOL: &[&str] = &[
+    "tokio",
+    "axum",
+    "sqlx",
+    "hyper",
+    "reqwest",
+    "web-sys",
+    "getrandom",
+    "alloy-provider",
+];
+
+/// Fails when `cargo tree -p mediblock-protocol -e normal` lists an I/O crate.
+fn check_protocol_is_pure() -> Result {
+    let out = crate::shell::query_cargo(&[
+        "tree",
+        "-p",
+        "mediblock-protocol",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+    ])?;
+    let found: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| FORBIDDEN_IN_PROTOCOL.contains(name))
+        .collect();
+    if found.is_empty() {
+        println!("protocol's normal dependencies include none of {FORBIDDEN_IN_PROTOCOL:?}");
+        Ok(())
+    } else {
+        Err(format!(
+            "mediblock-protocol depends on I/O crates: {found:?}"
+        ))
+    }
 }
 
 #[cfg(test)]
