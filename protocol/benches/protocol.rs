@@ -23,7 +23,10 @@ fn sample_ti(rng: &mut ChaCha20Rng) -> InitialTransaction {
         (name("systolic"), Value::Integer(128)),
         (name("temperature"), Value::Integer(366)),
         (name("triage"), Value::Enum("yellow".into())),
-        (name("notes"), Value::Text("Pulse steady after rest; no distress.".into())),
+        (
+            name("notes"),
+            Value::Text("Pulse steady after rest; no distress.".into()),
+        ),
     ]
     .into_iter()
     .collect();
@@ -56,12 +59,18 @@ fn records(c: &mut Criterion) {
             signed.seal(&author, &relay_public, &mut rng).unwrap()
         });
     });
-    let sealed = ti.clone().sign(&author).seal(&author, &relay_public, &mut rng).unwrap();
+    let sealed = ti
+        .clone()
+        .sign(&author)
+        .seal(&author, &relay_public, &mut rng)
+        .unwrap();
     c.bench_function("ti/open (key agreement + decrypt + verify)", |b| {
         b.iter(|| black_box(&sealed).open(&relay, &author_public).unwrap());
     });
     let signed = ti.sign(&author);
-    c.bench_function("ti/commitment", |b| b.iter(|| black_box(&signed).commitment()));
+    c.bench_function("ti/commitment", |b| {
+        b.iter(|| black_box(&signed).commitment())
+    });
 }
 
 fn merkle(c: &mut Criterion) {

@@ -127,6 +127,18 @@ pub enum DecodeError {
     NonCanonical(&'static str),
 }
 
+impl ProofError {
+    /// A stable, machine-readable code for the proof failure (as in `testdata/merkle.json`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProofError::WrongLength { .. } => "wrong_length",
+            ProofError::IndexOutOfRange { .. } => "index_out_of_range",
+            ProofError::BadSizes { .. } => "bad_sizes",
+            ProofError::RootMismatch => "root_mismatch",
+        }
+    }
+}
+
 /// Why a Merkle proof or checkpoint was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProofError {

@@ -24,7 +24,10 @@
 //!   anything. Truncated, padded or re-shaped proofs are therefore refused outright, and a
 //!   hostile proof cannot make the verifier do unbounded work.
 //! - **Sizes are part of the claim.** A root only means something together with its tree
-//!   size; always take both from the same signed checkpoint.
+//!   size: the hashing does not bind the size, so a proof can also check out against the
+//!   same root under another claimed size of the same shape (leaf 0 of a 3-leaf tree, say,
+//!   "verifies" as leaf 0 of 4 leaves). Always take the size and the root from the same
+//!   signed [`Checkpoint`](crate::checkpoint::Checkpoint), never the size from the proof.
 //! - **Constant-time comparison.** The computed root is compared with the expected one
 //!   with [`subtle::ConstantTimeEq`].
 
@@ -713,6 +716,7 @@ pub(crate) mod hex_serde {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -822,6 +826,16 @@ mod tests {
                 p.verify::<Keccak256Tree>(&old, &r).unwrap();
             }
         }
+    }
+
+    #[test]
+    fn the_size_is_not_bound_by_the_hashing() {
+        // Documented in the security notes: the verifier must take the size with the root.
+        let tree = leaves(3);
+        let r = root::<Keccak256Tree>(&tree);
+        let mut p = inclusion_proof::<Keccak256Tree>(&tree, 0).unwrap();
+        p.tree_size = 4;
+        assert_eq!(p.verify::<Keccak256Tree>(&tree[0], &r), Ok(()));
     }
 
     #[test]

@@ -119,12 +119,11 @@ fn check_value(kind: &AttributeKind, value: &Value) -> Option<Rule> {
             }
             None
         }
-        (AttributeKind::Text { max_len }, Value::Text(s)) => {
-            (s.len() > *max_len as usize).then_some(Rule::TooLong {
+        (AttributeKind::Text { max_len }, Value::Text(s)) => (s.len() > *max_len as usize)
+            .then_some(Rule::TooLong {
                 max: *max_len,
                 got: s.len(),
-            })
-        }
+            }),
         (AttributeKind::Enum { values }, Value::Enum(s)) => {
             (!values.contains(s)).then(|| Rule::NotAllowed {
                 allowed: values.clone(),

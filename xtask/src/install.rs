@@ -34,13 +34,12 @@ pub(crate) fn locked_wasm_bindgen_version() -> Result<String> {
         .map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
-        if line.trim() == "name = \"wasm-bindgen\"" {
-            if let Some(v) = lines
+        if line.trim() == "name = \"wasm-bindgen\""
+            && let Some(v) = lines
                 .next()
                 .and_then(|l| l.trim().strip_prefix("version = "))
-            {
-                return Ok(v.trim_matches('"').to_owned());
-            }
+        {
+            return Ok(v.trim_matches('"').to_owned());
         }
     }
     Err("Cargo.lock has no wasm-bindgen package".into())

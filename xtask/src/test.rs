@@ -28,14 +28,14 @@ impl Counts {
             c.binaries += 1;
             for part in line.split([';', '.']) {
                 let mut words = part.split_whitespace();
-                if let (Some(n), Some(what)) = (words.next(), words.next()) {
-                    if let Ok(n) = n.parse::<u64>() {
-                        match what {
-                            "passed" => c.passed += n,
-                            "failed" => c.failed += n,
-                            "ignored" => c.ignored += n,
-                            _ => {}
-                        }
+                if let (Some(n), Some(what)) = (words.next(), words.next())
+                    && let Ok(n) = n.parse::<u64>()
+                {
+                    match what {
+                        "passed" => c.passed += n,
+                        "failed" => c.failed += n,
+                        "ignored" => c.ignored += n,
+                        _ => {}
                     }
                 }
             }
