@@ -51,7 +51,11 @@ pub async fn check_template(
 ) -> Result<Json<TemplateCheck>, ApiError> {
     let body = body.map_err(body_error)?;
     let template: Template = serde_json::from_slice(&body).map_err(|e| {
-        let code = if e.is_data() { "invalid_input" } else { "malformed_json" };
+        let code = if e.is_data() {
+            "invalid_input"
+        } else {
+            "malformed_json"
+        };
         ApiError::client(StatusCode::BAD_REQUEST, code, e.to_string())
     })?;
     Ok(Json(TemplateCheck {
@@ -71,7 +75,10 @@ fn body_error(rejection: BytesRejection) -> ApiError {
         ApiError::client(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("request bodies are limited to {} bytes", crate::MAX_BODY_BYTES),
+            format!(
+                "request bodies are limited to {} bytes",
+                crate::MAX_BODY_BYTES
+            ),
         )
     } else {
         ApiError::client(rejection.status(), "bad_request", rejection.body_text())

@@ -17,7 +17,9 @@ fn state() -> AppState {
 async fn call(req: Request<Body>) -> (StatusCode, serde_json::Value) {
     let res = app(state()).oneshot(req).await.unwrap();
     let status = res.status();
-    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
     let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
     (status, json)
 }
@@ -44,7 +46,11 @@ async fn health_and_info() {
 #[tokio::test]
 async fn template_check_answers_the_protocol_hash() {
     let file: serde_json::Value = serde_json::from_str(TEMPLATES).unwrap();
-    let (status, body) = call(post("/api/v1/templates/check", file["template"].to_string())).await;
+    let (status, body) = call(post(
+        "/api/v1/templates/check",
+        file["template"].to_string(),
+    ))
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["hash"], file["hash_hex"]);
     assert_eq!(body["chain_id"], file["chain_id_hex"]);
@@ -59,7 +65,11 @@ async fn template_check_answers_the_protocol_hash() {
 async fn bad_templates_get_stable_codes() {
     let file: serde_json::Value = serde_json::from_str(TEMPLATES).unwrap();
     for case in file["invalid"].as_array().unwrap() {
-        let (status, body) = call(post("/api/v1/templates/check", case["template"].to_string())).await;
+        let (status, body) = call(post(
+            "/api/v1/templates/check",
+            case["template"].to_string(),
+        ))
+        .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{}", case["name"]);
         assert_eq!(body["code"], "invalid_input", "{}", case["name"]);
     }
@@ -85,6 +95,8 @@ async fn serves_the_web_ui() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let html = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+    let html = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
     assert!(String::from_utf8_lossy(&html).contains("MediBlock"));
 }
