@@ -1,0 +1,157 @@
+//! The store's schema, one version at a time, for SQLite and PostgreSQL.
+//!
+//! Migrations are plain SQL applied in order inside a transaction; `schema_version` records
+//! the last one applied. `{blob}` stands for `BLOB` (SQLite) or `BYTEA` (PostgreSQL).
+
+use super::{Backend, Result, Store};
+
+/// The schema version this relay writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const V1: &str = r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE users (
+    uid          TEXT PRIMARY KEY,
+    role         TEXT NOT NULL,
+    ed25519      {blob} NOT NULL,
+    x25519       {blob} NOT NULL,
+    eth_address  {blob},
+    enrolled_at  BIGINT NOT NULL,
+    revoked_at   BIGINT
+);
+CREATE TABLE challenges (
+    nonce       {blob} PRIMARY KEY,
+    uid         TEXT NOT NULL,
+    expires_at  BIGINT NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash  {blob} PRIMARY KEY,
+    uid         TEXT NOT NULL,
+    expires_at  BIGINT NOT NULL
+);
+CREATE TABLE templates (
+    template_id   TEXT NOT NULL,
+    version       BIGINT NOT NULL,
+    spec_json     TEXT NOT NULL,
+    hash          {blob} NOT NULL,
+    published_at  BIGINT NOT NULL,
+    anchor_tx     {blob},
+    PRIMARY KEY (template_id, version)
+);
+CREATE TABLE log_head (
+    id    BIGINT PRIMARY KEY,
+    size  BIGINT NOT NULL
+);
+INSERT INTO log_head (id, size) VALUES (0, 0);
+CREATE TABLE log_leaves (
+    leaf_index  BIGINT PRIMARY KEY,
+    leaf_data   {blob} NOT NULL,
+    tid         {blob} UNIQUE
+);
+CREATE TABLE submissions (
+    tid           {blob} PRIMARY KEY,
+    uid           TEXT NOT NULL,
+    pid           {blob} NOT NULL,
+    template_id   TEXT NOT NULL,
+    version       BIGINT NOT NULL,
+    commitment    {blob} NOT NULL UNIQUE,
+    leaf_index    BIGINT NOT NULL UNIQUE,
+    mode          TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    sealed_ti     {blob} NOT NULL,
+    chain_values  TEXT NOT NULL,
+    tx_hash       {blob},
+    block_number  BIGINT,
+    detail        TEXT,
+    lease_owner   TEXT,
+    lease_until   BIGINT,
+    attempts      BIGINT NOT NULL DEFAULT 0,
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL
+);
+CREATE INDEX submissions_state ON submissions (state, created_at);
+CREATE TABLE records (
+    tid          {blob} PRIMARY KEY,
+    pid          {blob} NOT NULL,
+    uid          TEXT NOT NULL,
+    template_id  TEXT NOT NULL,
+    version      BIGINT NOT NULL,
+    commitment   {blob} NOT NULL,
+    leaf_index   BIGINT NOT NULL,
+    key_id       {blob} NOT NULL,
+    envelope     {blob} NOT NULL,
+    stored_at    BIGINT NOT NULL
+);
+CREATE INDEX records_pid ON records (pid, stored_at);
+CREATE TABLE rejected (
+    tid          {blob} PRIMARY KEY,
+    pid          {blob} NOT NULL,
+    uid          TEXT NOT NULL,
+    template_id  TEXT NOT NULL,
+    version      BIGINT NOT NULL,
+    commitment   {blob} NOT NULL,
+    leaf_index   BIGINT,
+    source       TEXT NOT NULL,
+    reasons      TEXT NOT NULL,
+    key_id       {blob} NOT NULL,
+    envelope     {blob} NOT NULL,
+    rejected_at  BIGINT NOT NULL
+);
+CREATE TABLE access_log (
+    id      {serial} PRIMARY KEY,
+    uid     TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    pid     {blob},
+    tid     {blob},
+    at      BIGINT NOT NULL
+);
+CREATE TABLE schema_version (
+    version  BIGINT NOT NULL
+);
+"#;
+
+fn render(sql: &str, backend: Backend) -> String {
+    let (blob, serial) = match backend {
+        Backend::Sqlite => ("BLOB", "INTEGER"),
+        Backend::Postgres => ("BYTEA", "BIGSERIAL"),
+    };
+    sql.replace("{blob}", blob).replace("{serial}", serial)
+}
+
+/// Applies every migration newer than the database's version.
+pub(super) async fn migrate(store: &Store) -> Result<()> {
+    let pool = store.pool();
+    let current: Option<(Option<i64>,)> =
+        match sqlx::query_as("SELECT MAX(version) FROM schema_version")
+            .fetch_optional(pool)
+            .await
+        {
+            Ok(row) => row,
+            // No schema_version table: an empty database.
+            Err(_) => None,
+        };
+    let current = current.and_then(|r| r.0).unwrap_or(0);
+    if current >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    for stmt in render(V1, store.backend())
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        // The schema text is ours, not input: asserting it SQL-safe is sound.
+        sqlx::query(sqlx::AssertSqlSafe(stmt.to_owned()))
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+        .bind(SCHEMA_VERSION)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,567 @@
+//! The submission queue, the dense record log, and the records and rejected-records tables.
+//!
+//! A submission is accepted in one transaction that assigns its leaf index (the next slot of
+//! the dense log), writes the leaf, and queues the sealed initial transaction; only then does
+//! the relay answer `202`. Completing a submission writes the sealed validated transaction to
+//! `records` (or `rejected`) and moves the queue state in one transaction, so a crash at any
+//! point leaves either the queued submission or the stored record, never neither.
+
+use mediblock_protocol::ids::{
+    Commitment, KeyId, PatientId, TemplateRef, TxId, UnixMillis, UserId,
+};
+use sqlx::Row as _;
+
+use super::{Backend, Result, Store, StoreError, conflict_on_unique, fixed};
+
+/// Where a submission is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Accepted (202), waiting for the anchoring worker.
+    Queued,
+    /// Waiting for the author's wallet to send the co-signed transaction.
+    AwaitingWallet,
+    /// The blockchain transaction was sent; waiting for its receipt and confirmations.
+    Sent,
+    /// Anchored as valid and stored in `records`.
+    Stored,
+    /// Anchored as rejected by the chain and stored in the rejected-records audit.
+    Rejected,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Queued => "queued",
+            State::AwaitingWallet => "awaiting_wallet",
+            State::Sent => "sent",
+            State::Stored => "stored",
+            State::Rejected => "rejected",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "queued" => State::Queued,
+            "awaiting_wallet" => State::AwaitingWallet,
+            "sent" => State::Sent,
+            "stored" => State::Stored,
+            "rejected" => State::Rejected,
+            other => return Err(StoreError::Corrupt(format!("submissions.state {other:?}"))),
+        })
+    }
+}
+
+/// How a submission gets anchored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// The relay sends one transaction per record (the paper's design).
+    PerRecord,
+    /// The author's wallet sends the relay-co-signed transaction.
+    Wallet,
+}
+
+impl Mode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Mode::PerRecord => "per_record",
+            Mode::Wallet => "wallet",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "per_record" => Ok(Mode::PerRecord),
+            "wallet" => Ok(Mode::Wallet),
+            other => Err(StoreError::Corrupt(format!("submissions.mode {other:?}"))),
+        }
+    }
+}
+
+/// A submission to accept.
+#[derive(Debug, Clone)]
+pub struct NewSubmission {
+    /// Transaction id.
+    pub tid: TxId,
+    /// Author.
+    pub uid: UserId,
+    /// Patient.
+    pub pid: PatientId,
+    /// Template and version.
+    pub template: TemplateRef,
+    /// Commitment of the signed TI: the log leaf.
+    pub commitment: Commitment,
+    /// Anchoring mode.
+    pub mode: Mode,
+    /// The signed TI sealed under SK(relay, store) (canonical envelope bytes).
+    pub sealed_ti: Vec<u8>,
+    /// The on-chain values the generator produced.
+    pub chain_values: Vec<i64>,
+    /// Acceptance time.
+    pub now: UnixMillis,
+}
+
+/// The outcome of [`Store::accept`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Newly queued at this leaf index.
+    New {
+        /// Its place in the log.
+        leaf_index: u64,
+    },
+    /// The same submission was accepted before (an idempotent retry).
+    Existing {
+        /// Its place in the log.
+        leaf_index: u64,
+        /// Its current state.
+        state: State,
+    },
+}
+
+/// A queued or finished submission.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// Transaction id.
+    pub tid: TxId,
+    /// Author.
+    pub uid: String,
+    /// Patient.
+    pub pid: PatientId,
+    /// Template id.
+    pub template_id: String,
+    /// Template version.
+    pub version: u32,
+    /// Commitment.
+    pub commitment: Commitment,
+    /// Leaf index.
+    pub leaf_index: u64,
+    /// Anchoring mode.
+    pub mode: Mode,
+    /// State.
+    pub state: State,
+    /// Sealed signed TI (envelope bytes).
+    pub sealed_ti: Vec<u8>,
+    /// On-chain values.
+    pub chain_values: Vec<i64>,
+    /// Anchoring transaction hash, once sent.
+    pub tx_hash: Option<[u8; 32]>,
+    /// Block number, once confirmed.
+    pub block_number: Option<u64>,
+    /// Rejection reasons or the last error, as JSON text.
+    pub detail: Option<String>,
+    /// How many times a worker claimed it.
+    pub attempts: u64,
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64, column: &str) -> Result<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{column} is negative")))
+}
+
+fn submission_from_row(row: &sqlx::any::AnyRow) -> Result<Submission> {
+    let values: String = row.try_get("chain_values")?;
+    Ok(Submission {
+        tid: TxId::from_bytes(fixed(row.try_get("tid")?, "submissions.tid")?),
+        uid: row.try_get("uid")?,
+        pid: PatientId::from_bytes(fixed(row.try_get("pid")?, "submissions.pid")?),
+        template_id: row.try_get("template_id")?,
+        version: u32::try_from(row.try_get::<i64, _>("version")?)
+            .map_err(|_| StoreError::Corrupt("submissions.version".into()))?,
+        commitment: Commitment::from_bytes(fixed(
+            row.try_get("commitment")?,
+            "submissions.commitment",
+        )?),
+        leaf_index: to_u64(row.try_get("leaf_index")?, "submissions.leaf_index")?,
+        mode: Mode::parse(&row.try_get::<String, _>("mode")?)?,
+        state: State::parse(&row.try_get::<String, _>("state")?)?,
+        sealed_ti: row.try_get("sealed_ti")?,
+        chain_values: serde_json::from_str(&values)
+            .map_err(|_| StoreError::Corrupt("submissions.chain_values".into()))?,
+        tx_hash: row
+            .try_get::<Option<Vec<u8>>, _>("tx_hash")?
+            .map(|b| fixed(b, "submissions.tx_hash"))
+            .transpose()?,
+        block_number: row
+            .try_get::<Option<i64>, _>("block_number")?
+            .map(|b| to_u64(b, "submissions.block_number"))
+            .transpose()?,
+        detail: row.try_get("detail")?,
+        attempts: to_u64(row.try_get("attempts")?, "submissions.attempts")?,
+    })
+}
+
+/// A stored (valid) or rejected record: the sealed validated transaction and its index.
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    /// Transaction id.
+    pub tid: TxId,
+    /// Patient.
+    pub pid: PatientId,
+    /// Author.
+    pub uid: String,
+    /// Template id and version.
+    pub template_id: String,
+    /// Template version.
+    pub version: u32,
+    /// Commitment.
+    pub commitment: Commitment,
+    /// Leaf index (absent for records refused before the log).
+    pub leaf_index: Option<u64>,
+    /// Key id of the at-rest key.
+    pub key_id: KeyId,
+    /// The sealed validated transaction (envelope bytes).
+    pub envelope: Vec<u8>,
+    /// When it was stored.
+    pub at: UnixMillis,
+    /// Why it was rejected (JSON), for rejected records.
+    pub reasons: Option<String>,
+    /// `relay` or `chain`, for rejected records.
+    pub source: Option<String>,
+}
+
+/// How a submission ends.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Anchored as valid: goes to `records`.
+    Stored,
+    /// Anchored as rejected by the chain: goes to `rejected` with these reasons (JSON).
+    Rejected {
+        /// Why, as JSON text.
+        reasons: String,
+    },
+}
+
+impl Store {
+    /// Accepts a submission: assigns the next leaf index of the dense log, writes the leaf
+    /// and queues the submission, in one transaction. Idempotent by transaction id: the same
+    /// submission again answers [`Accepted::Existing`]; another commitment under a known
+    /// transaction id is a conflict.
+    pub async fn accept(&self, s: &NewSubmission) -> Result<Accepted> {
+        let mut tx = self.pool().begin().await?;
+        let existing =
+            sqlx::query("SELECT commitment, leaf_index, state FROM submissions WHERE tid = $1")
+                .bind(s.tid.as_bytes().to_vec())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(row) = existing {
+            let commitment: Vec<u8> = row.try_get("commitment")?;
+            if commitment != s.commitment.as_bytes() {
+                return Err(StoreError::Conflict("transaction id already used"));
+            }
+            return Ok(Accepted::Existing {
+                leaf_index: to_u64(row.try_get("leaf_index")?, "submissions.leaf_index")?,
+                state: State::parse(&row.try_get::<String, _>("state")?)?,
+            });
+        }
+        let (next,): (i64,) =
+            sqlx::query_as("UPDATE log_head SET size = size + 1 WHERE id = 0 RETURNING size - 1")
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query("INSERT INTO log_leaves (leaf_index, leaf_data, tid) VALUES ($1, $2, $3)")
+            .bind(next)
+            .bind(s.commitment.as_bytes().to_vec())
+            .bind(s.tid.as_bytes().to_vec())
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_on_unique("transaction id already used"))?;
+        let state = match s.mode {
+            Mode::PerRecord => State::Queued,
+            Mode::Wallet => State::AwaitingWallet,
+        };
+        let values = serde_json::to_string(&s.chain_values)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO submissions (tid, uid, pid, template_id, version, commitment, leaf_index, \
+             mode, state, sealed_ti, chain_values, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+        )
+        .bind(s.tid.as_bytes().to_vec())
+        .bind(s.uid.as_str())
+        .bind(s.pid.as_bytes().to_vec())
+        .bind(s.template.id.as_str())
+        .bind(i64::from(s.template.version.get()))
+        .bind(s.commitment.as_bytes().to_vec())
+        .bind(next)
+        .bind(s.mode.as_str())
+        .bind(state.as_str())
+        .bind(s.sealed_ti.clone())
+        .bind(values)
+        .bind(to_i64(s.now.0))
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_on_unique(
+            "transaction id or commitment already used",
+        ))?;
+        tx.commit().await?;
+        Ok(Accepted::New {
+            leaf_index: to_u64(next, "log_head.size")?,
+        })
+    }
+
+    /// Claims the oldest per-record submission that needs work (queued, or sent and not
+    /// finished) and whose lease expired, leasing it to `owner` until `lease_until`.
+    /// Several relays may share one PostgreSQL: a row is claimed by one of them at a time.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+    ) -> Result<Option<Submission>> {
+        let lock = match self.backend() {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE submissions SET lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
+             updated_at = $3 WHERE tid = (SELECT tid FROM submissions \
+             WHERE state IN ('queued', 'sent') AND mode = 'per_record' \
+             AND (lease_until IS NULL OR lease_until < $3) \
+             ORDER BY created_at, leaf_index LIMIT 1{lock}) RETURNING *"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(to_i64(lease_until.0))
+            .bind(to_i64(now.0))
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(submission_from_row).transpose()
+    }
+
+    /// Records that the anchoring transaction was sent.
+    pub async fn mark_sent(&self, tid: &TxId, tx_hash: &[u8; 32], now: UnixMillis) -> Result<()> {
+        sqlx::query(
+            "UPDATE submissions SET state = 'sent', tx_hash = $2, updated_at = $3 \
+             WHERE tid = $1 AND state IN ('queued', 'sent', 'awaiting_wallet')",
+        )
+        .bind(tid.as_bytes().to_vec())
+        .bind(tx_hash.to_vec())
+        .bind(to_i64(now.0))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Notes a transient failure (RPC down, …) and releases the lease so the work is retried.
+    pub async fn release(&self, tid: &TxId, detail: &str, now: UnixMillis) -> Result<()> {
+        sqlx::query(
+            "UPDATE submissions SET lease_owner = NULL, lease_until = NULL, detail = $2, updated_at = $3 \
+             WHERE tid = $1",
+        )
+        .bind(tid.as_bytes().to_vec())
+        .bind(detail)
+        .bind(to_i64(now.0))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Finishes a submission: writes the sealed validated transaction to `records` or
+    /// `rejected` and moves the submission's state, in one transaction. Returns `false` when
+    /// the submission was already finished (by this or another relay): nothing is written.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn complete(
+        &self,
+        sub: &Submission,
+        outcome: &Outcome,
+        tx_hash: &[u8; 32],
+        block_number: u64,
+        key_id: &KeyId,
+        envelope: &[u8],
+        now: UnixMillis,
+    ) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let (state, detail) = match outcome {
+            Outcome::Stored => (State::Stored, None),
+            Outcome::Rejected { reasons } => (State::Rejected, Some(reasons.as_str())),
+        };
+        let moved = sqlx::query(
+            "UPDATE submissions SET state = $2, tx_hash = $3, block_number = $4, detail = $5, \
+             lease_owner = NULL, lease_until = NULL, updated_at = $6 \
+             WHERE tid = $1 AND state IN ('queued', 'sent', 'awaiting_wallet')",
+        )
+        .bind(sub.tid.as_bytes().to_vec())
+        .bind(state.as_str())
+        .bind(tx_hash.to_vec())
+        .bind(to_i64(block_number))
+        .bind(detail)
+        .bind(to_i64(now.0))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            return Ok(false);
+        }
+        match outcome {
+            Outcome::Stored => {
+                sqlx::query(
+                    "INSERT INTO records (tid, pid, uid, template_id, version, commitment, leaf_index, \
+                     key_id, envelope, stored_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(sub.tid.as_bytes().to_vec())
+                .bind(sub.pid.as_bytes().to_vec())
+                .bind(sub.uid.as_str())
+                .bind(sub.template_id.as_str())
+                .bind(i64::from(sub.version))
+                .bind(sub.commitment.as_bytes().to_vec())
+                .bind(to_i64(sub.leaf_index))
+                .bind(key_id.as_bytes().to_vec())
+                .bind(envelope.to_vec())
+                .bind(to_i64(now.0))
+                .execute(&mut *tx)
+                .await?;
+            }
+            Outcome::Rejected { reasons } => {
+                self.insert_rejected(
+                    &mut tx,
+                    sub,
+                    Some(sub.leaf_index),
+                    "chain",
+                    reasons,
+                    key_id,
+                    envelope,
+                    now,
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_rejected(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        sub: &Submission,
+        leaf_index: Option<u64>,
+        source: &str,
+        reasons: &str,
+        key_id: &KeyId,
+        envelope: &[u8],
+        now: UnixMillis,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO rejected (tid, pid, uid, template_id, version, commitment, leaf_index, source, \
+             reasons, key_id, envelope, rejected_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(sub.tid.as_bytes().to_vec())
+        .bind(sub.pid.as_bytes().to_vec())
+        .bind(sub.uid.as_str())
+        .bind(sub.template_id.as_str())
+        .bind(i64::from(sub.version))
+        .bind(sub.commitment.as_bytes().to_vec())
+        .bind(leaf_index.map(to_i64))
+        .bind(source)
+        .bind(reasons)
+        .bind(key_id.as_bytes().to_vec())
+        .bind(envelope.to_vec())
+        .bind(to_i64(now.0))
+        .execute(&mut **tx)
+        .await
+        .map_err(conflict_on_unique("transaction id already used"))?;
+        Ok(())
+    }
+
+    /// Keeps a record that the relay refused before anchoring (rule violations) in the
+    /// rejected-records audit. It takes no leaf in the log.
+    pub async fn reject_before_log(
+        &self,
+        sub: &Submission,
+        reasons: &str,
+        key_id: &KeyId,
+        envelope: &[u8],
+        now: UnixMillis,
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        self.insert_rejected(&mut tx, sub, None, "relay", reasons, key_id, envelope, now)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A submission by transaction id.
+    pub async fn submission(&self, tid: &TxId) -> Result<Option<Submission>> {
+        let row = sqlx::query("SELECT * FROM submissions WHERE tid = $1")
+            .bind(tid.as_bytes().to_vec())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(submission_from_row).transpose()
+    }
+
+    /// How many submissions wait for anchoring (queued or sent).
+    pub async fn queue_depth(&self) -> Result<u64> {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM submissions WHERE state IN ('queued', 'sent')")
+                .fetch_one(self.pool())
+                .await?;
+        to_u64(n, "count")
+    }
+
+    /// The log's size and every leaf's data, in index order.
+    pub async fn log_leaves(&self) -> Result<Vec<(u64, [u8; 32])>> {
+        let rows = sqlx::query("SELECT leaf_index, leaf_data FROM log_leaves ORDER BY leaf_index")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    to_u64(r.try_get("leaf_index")?, "log_leaves.leaf_index")?,
+                    fixed(r.try_get("leaf_data")?, "log_leaves.leaf_data")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// A patient's stored records, oldest first.
+    pub async fn records_of_patient(&self, pid: &PatientId) -> Result<Vec<StoredRecord>> {
+        let rows =
+            sqlx::query("SELECT * FROM records WHERE pid = $1 ORDER BY stored_at, leaf_index")
+                .bind(pid.as_bytes().to_vec())
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter().map(|r| stored_from_row(r, false)).collect()
+    }
+
+    /// The rejected-records audit, newest first.
+    pub async fn rejected_records(&self, limit: u32) -> Result<Vec<StoredRecord>> {
+        let rows = sqlx::query("SELECT * FROM rejected ORDER BY rejected_at DESC LIMIT $1")
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| stored_from_row(r, true)).collect()
+    }
+}
+
+fn stored_from_row(row: &sqlx::any::AnyRow, rejected: bool) -> Result<StoredRecord> {
+    let at_col = if rejected { "rejected_at" } else { "stored_at" };
+    Ok(StoredRecord {
+        tid: TxId::from_bytes(fixed(row.try_get("tid")?, "tid")?),
+        pid: PatientId::from_bytes(fixed(row.try_get("pid")?, "pid")?),
+        uid: row.try_get("uid")?,
+        template_id: row.try_get("template_id")?,
+        version: u32::try_from(row.try_get::<i64, _>("version")?)
+            .map_err(|_| StoreError::Corrupt("version".into()))?,
+        commitment: Commitment::from_bytes(fixed(row.try_get("commitment")?, "commitment")?),
+        leaf_index: row
+            .try_get::<Option<i64>, _>("leaf_index")?
+            .map(|v| to_u64(v, "leaf_index"))
+            .transpose()?,
+        key_id: KeyId::from_bytes(fixed(row.try_get("key_id")?, "key_id")?),
+        envelope: row.try_get("envelope")?,
+        at: UnixMillis(to_u64(row.try_get(at_col)?, at_col)?),
+        reasons: if rejected {
+            row.try_get("reasons")?
+        } else {
+            None
+        },
+        source: if rejected {
+            row.try_get("source")?
+        } else {
+            None
+        },
+    })
+}

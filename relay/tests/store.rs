@@ -1,0 +1,230 @@
+//! The store on a real SQLite file (and, in `store_postgres`, a real PostgreSQL): dense
+//! log indices, idempotent acceptance, leases, and one-transaction completion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use mediblock_protocol::ids::{
+    Commitment, KeyId, PatientId, Role, TemplateRef, TemplateVersion, TxId, UnixMillis, UserId,
+};
+use mediblock_protocol::keys::Keypair;
+use mediblock_relay::store::submissions::{Accepted, Mode, NewSubmission, Outcome, State};
+use mediblock_relay::store::users::User;
+use mediblock_relay::store::{Store, StoreError};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+/// A fresh SQLite file in a fresh temporary folder.
+fn sqlite_url(name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!(
+        "mediblock-store-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    format!("sqlite://{}", dir.join("store.db").display())
+}
+
+fn submission(rng: &mut ChaCha20Rng, byte: u8) -> NewSubmission {
+    NewSubmission {
+        tid: TxId::random(rng),
+        uid: UserId::new("nurse.bo").unwrap(),
+        pid: PatientId::random(rng),
+        template: TemplateRef {
+            id: "vital-signs".parse().unwrap(),
+            version: TemplateVersion::new(1).unwrap(),
+        },
+        commitment: Commitment::from_bytes([byte; 32]),
+        mode: Mode::PerRecord,
+        sealed_ti: vec![byte; 40],
+        chain_values: vec![72, 120, i64::from(byte)],
+        now: UnixMillis(1_000 + u64::from(byte)),
+    }
+}
+
+pub async fn suite(store: Store) {
+    let mut rng = ChaCha20Rng::from_seed([5; 32]);
+    store.ping().await.unwrap();
+
+    // Users: enrol, read back, refuse a second enrolment of the same id.
+    let keys = Keypair::generate(&mut rng).public();
+    let user = User {
+        uid: UserId::new("nurse.bo").unwrap(),
+        role: Role::Nurse,
+        keys,
+        eth_address: None,
+        enrolled_at: UnixMillis(10),
+        revoked_at: None,
+    };
+    assert!(!store.has_admin().await.unwrap());
+    store.insert_user(&user).await.unwrap();
+    assert_eq!(store.user(&user.uid).await.unwrap(), Some(user.clone()));
+    assert!(matches!(
+        store.insert_user(&user).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    // A challenge can be taken exactly once.
+    store
+        .insert_challenge(&[1; 32], &user.uid, UnixMillis(99))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take_challenge(&[1; 32]).await.unwrap(),
+        Some(("nurse.bo".to_owned(), UnixMillis(99)))
+    );
+    assert_eq!(store.take_challenge(&[1; 32]).await.unwrap(), None);
+
+    // Acceptance assigns dense leaf indices 0, 1, 2 and is idempotent by tid.
+    let subs: Vec<_> = (1u8..=3).map(|b| submission(&mut rng, b)).collect();
+    for (i, s) in subs.iter().enumerate() {
+        assert_eq!(
+            store.accept(s).await.unwrap(),
+            Accepted::New {
+                leaf_index: i as u64
+            }
+        );
+    }
+    assert_eq!(
+        store.accept(&subs[1]).await.unwrap(),
+        Accepted::Existing {
+            leaf_index: 1,
+            state: State::Queued
+        }
+    );
+    let mut replay = subs[1].clone();
+    replay.commitment = Commitment::from_bytes([9; 32]);
+    assert!(matches!(
+        store.accept(&replay).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let leaves = store.log_leaves().await.unwrap();
+    assert_eq!(
+        leaves.iter().map(|(i, d)| (*i, d[0])).collect::<Vec<_>>(),
+        vec![(0, 1), (1, 2), (2, 3)]
+    );
+    assert_eq!(store.queue_depth().await.unwrap(), 3);
+
+    // Claims go oldest first and are leased: a second worker gets the next one.
+    let a = store
+        .claim("w1", UnixMillis(2_000), UnixMillis(5_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.tid, subs[0].tid);
+    assert_eq!(a.chain_values, vec![72, 120, 1]);
+    assert_eq!(a.attempts, 1);
+    let b = store
+        .claim("w2", UnixMillis(2_000), UnixMillis(5_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.tid, subs[1].tid);
+    // After the lease expires, the first one can be claimed again (a crashed worker).
+    store
+        .claim("w3", UnixMillis(2_000), UnixMillis(5_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .claim("w3", UnixMillis(2_001), UnixMillis(5_000))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let again = store
+        .claim("w4", UnixMillis(6_000), UnixMillis(9_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.tid, subs[0].tid);
+    assert_eq!(again.attempts, 2);
+
+    // Completion writes the record and moves the state once; a second completion does nothing.
+    store
+        .mark_sent(&a.tid, &[7; 32], UnixMillis(6_100))
+        .await
+        .unwrap();
+    let key_id = KeyId::from_bytes([4; 8]);
+    assert!(
+        store
+            .complete(
+                &again,
+                &Outcome::Stored,
+                &[7; 32],
+                12,
+                &key_id,
+                b"sealed",
+                UnixMillis(6_200)
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .complete(
+                &again,
+                &Outcome::Stored,
+                &[7; 32],
+                12,
+                &key_id,
+                b"sealed",
+                UnixMillis(6_300)
+            )
+            .await
+            .unwrap()
+    );
+    let done = store.submission(&a.tid).await.unwrap().unwrap();
+    assert_eq!(done.state, State::Stored);
+    assert_eq!(done.block_number, Some(12));
+    let records = store.records_of_patient(&a.pid).await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].envelope, b"sealed");
+    assert_eq!(records[0].leaf_index, Some(0));
+
+    // A chain rejection lands in the audit, not in records.
+    let reasons = r#"{"attribute_index":2}"#.to_owned();
+    assert!(
+        store
+            .complete(
+                &b,
+                &Outcome::Rejected {
+                    reasons: reasons.clone()
+                },
+                &[8; 32],
+                13,
+                &key_id,
+                b"r",
+                UnixMillis(7_000)
+            )
+            .await
+            .unwrap()
+    );
+    let audit = store.rejected_records(10).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].tid, b.tid);
+    assert_eq!(audit[0].reasons.as_deref(), Some(reasons.as_str()));
+    assert_eq!(audit[0].source.as_deref(), Some("chain"));
+    assert!(store.records_of_patient(&b.pid).await.unwrap().is_empty());
+    assert_eq!(store.queue_depth().await.unwrap(), 1);
+
+    // Meta values replace.
+    store.set_meta("registry", "0x01").await.unwrap();
+    store.set_meta("registry", "0x02").await.unwrap();
+    assert_eq!(
+        store.meta("registry").await.unwrap().as_deref(),
+        Some("0x02")
+    );
+}
+
+#[tokio::test]
+async fn store_on_sqlite() {
+    let url = sqlite_url("suite");
+    suite(Store::open(&url).await.unwrap()).await;
+    // Reopening runs no migration twice and keeps the data (a restart loses nothing).
+    let store = Store::open(&url).await.unwrap();
+    assert_eq!(store.log_leaves().await.unwrap().len(), 3);
+    assert_eq!(store.queue_depth().await.unwrap(), 1);
+}
