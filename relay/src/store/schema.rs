@@ -124,15 +124,11 @@ fn render(sql: &str, backend: Backend) -> String {
 /// Applies every migration newer than the database's version.
 pub(super) async fn migrate(store: &Store) -> Result<()> {
     let pool = store.pool();
-    let current: Option<(Option<i64>,)> =
-        match sqlx::query_as("SELECT MAX(version) FROM schema_version")
-            .fetch_optional(pool)
-            .await
-        {
-            Ok(row) => row,
-            // No schema_version table: an empty database.
-            Err(_) => None,
-        };
+    // An empty database has no schema_version table yet: the query fails, meaning version 0.
+    let current: Option<(Option<i64>,)> = sqlx::query_as("SELECT MAX(version) FROM schema_version")
+        .fetch_optional(pool)
+        .await
+        .unwrap_or_default();
     let current = current.and_then(|r| r.0).unwrap_or(0);
     if current >= SCHEMA_VERSION {
         return Ok(());
