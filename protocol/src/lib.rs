@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod auth;
 pub mod checkpoint;
 pub mod encoding;
 pub mod envelope;

@@ -67,7 +67,7 @@ impl From<mediblock_protocol::Error> for ApiError {
     fn from(e: mediblock_protocol::Error) -> Self {
         use mediblock_protocol::Error as E;
         let status = match &e {
-            E::Signature | E::Crypto => StatusCode::UNAUTHORIZED,
+            E::Rules(_) => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::BAD_REQUEST,
         };
         let details = match &e {

@@ -1,19 +1,25 @@
 //! MediBlock's relay, the paper's *blockchain handshaker*.
 //!
-//! This is the service's first slice: the HTTP shell (`app`), its error type, the health
-//! endpoint, the template manager's pure check of a template, and the web UI's static files.
-//! Sign-in, the submission pipeline, the chain client and the store come with the relay
-//! issue; `ARCHITECTURE.md` shows where each will live.
+//! `app(state)` is the HTTP service: sign-in, enrolment, the template manager, the
+//! submission front door and status, health and the web UI. The anchoring worker, the chain
+//! client and the reads of records join as the relay issue progresses; `ARCHITECTURE.md`
+//! shows where each lives.
 
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod handshaker;
+pub mod keys;
+pub mod store;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use mediblock_protocol::ids::UnixMillis;
+use rand_core::{Rng as _, UnwrapErr};
 use tower_http::services::ServeDir;
 
 pub use mediblock_protocol as protocol;
@@ -24,21 +30,56 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// What every request handler can reach.
 #[derive(Clone, Debug)]
 pub struct AppState {
+    /// The cloud store.
+    pub store: store::Store,
+    /// The relay's keys.
+    pub keys: Arc<keys::RelayKeys>,
     /// Folder of the web UI's static files (`web/`).
     pub web_dir: PathBuf,
+    /// How long a session token is valid, in milliseconds.
+    pub session_ttl_ms: u64,
 }
 
-/// The relay's HTTP application: API routes under `/api/v1`, health under `/healthz`, and
-/// the web UI for every other path.
+impl AppState {
+    /// The operating system's CSPRNG, as the protocol crate takes it.
+    pub fn rng(&self) -> UnwrapErr<getrandom::SysRng> {
+        UnwrapErr(getrandom::SysRng)
+    }
+
+    /// `N` fresh random bytes.
+    pub fn random<const N: usize>(&self) -> [u8; N] {
+        let mut out = [0u8; N];
+        self.rng().fill_bytes(&mut out);
+        out
+    }
+}
+
+/// The wall clock, in Unix milliseconds. The shell's only clock.
+pub fn now() -> UnixMillis {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    UnixMillis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+/// The relay's HTTP application: API routes under `/api/v1`, health under `/healthz` and
+/// `/readyz`, and the web UI for every other path.
 pub fn app(state: AppState) -> Router {
+    use api::{auth, ops, submissions, templates, users};
     let api = Router::new()
-        .route("/info", get(api::info))
-        .route("/templates/check", post(api::check_template));
+        .route("/info", get(ops::info))
+        .route("/auth/challenge", post(auth::challenge))
+        .route("/auth/session", post(auth::session))
+        .route("/me", get(users::me))
+        .route("/users", get(users::list).post(users::enrol))
+        .route("/templates/check", post(templates::check))
+        .route("/submissions", post(submissions::submit))
+        .route("/submissions/{tid}", get(submissions::status));
     Router::new()
-        .route("/healthz", get(api::healthz))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
         .nest("/api/v1", api)
         .fallback_service(ServeDir::new(&state.web_dir))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
-pub mod store;

@@ -1,96 +1,217 @@
-//! The relay's HTTP API, called in-process with `tower::ServiceExt::oneshot`.
+//! The relay's HTTP API on a real SQLite store, called in-process with `oneshot`: sign-in,
+//! enrolment, roles, submission and every refusal with its stable code.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::Arc;
+
+use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use mediblock_protocol::auth::sign_in_message;
+use mediblock_protocol::ids::{
+    AttrName, PatientId, Role, Salt, TemplateRef, TemplateVersion, TxId, UnixMillis, UserId,
+};
+use mediblock_protocol::keys::Keypair;
+use mediblock_protocol::record::InitialTransaction;
+use mediblock_protocol::template::Template;
+use mediblock_protocol::value::{Attributes, Value};
+use mediblock_relay::keys::RelayKeys;
+use mediblock_relay::store::Store;
+use mediblock_relay::store::users::User;
 use mediblock_relay::{AppState, MAX_BODY_BYTES, app};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use serde_json::{Value as Json, json};
 use tower::ServiceExt as _;
 
 const TEMPLATES: &str = include_str!("../../protocol/testdata/templates.json");
 
-fn state() -> AppState {
-    AppState {
-        web_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../web").into(),
+struct Harness {
+    app: Router,
+    store: Store,
+    relay: Keypair,
+    admin: Keypair,
+    rng: ChaCha20Rng,
+}
+
+fn temp_db() -> String {
+    let dir = std::env::temp_dir().join(format!(
+        "mediblock-api-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    format!("sqlite://{}", dir.join("store.db").display())
+}
+
+fn template() -> Template {
+    let file: Json = serde_json::from_str(TEMPLATES).unwrap();
+    serde_json::from_value(file["template"].clone()).unwrap()
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let mut rng = ChaCha20Rng::from_seed([3; 32]);
+        let store = Store::open(&temp_db()).await.unwrap();
+        let relay = Keypair::from_seeds(&[1; 64]);
+        let keys = RelayKeys::new(
+            Keypair::from_seeds(&[1; 64]),
+            &Keypair::from_seeds(&[2; 64]),
+        )
+        .unwrap();
+        let state = AppState {
+            store: store.clone(),
+            keys: Arc::new(keys),
+            web_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../web").into(),
+            session_ttl_ms: 60_000,
+        };
+        store
+            .insert_template(&template(), UnixMillis(1))
+            .await
+            .unwrap();
+        let admin = Keypair::generate(&mut rng);
+        store
+            .insert_user(&User {
+                uid: UserId::new("admin").unwrap(),
+                role: Role::Admin,
+                keys: admin.public(),
+                eth_address: None,
+                enrolled_at: UnixMillis(1),
+                revoked_at: None,
+            })
+            .await
+            .unwrap();
+        Self {
+            app: app(state),
+            store,
+            relay,
+            admin,
+            rng,
+        }
+    }
+
+    async fn call(&self, req: Request<Body>) -> (StatusCode, Json) {
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Json::Null))
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: impl Into<Body>,
+    ) -> (StatusCode, Json) {
+        let mut req = Request::post(path).header("content-type", "application/json");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        self.call(req.body(body.into()).unwrap()).await
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Json) {
+        let mut req = Request::get(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        self.call(req.body(Body::empty()).unwrap()).await
+    }
+
+    async fn sign_in(&self, uid: &str, keys: &Keypair) -> String {
+        let (status, ch) = self
+            .post(
+                "/api/v1/auth/challenge",
+                None,
+                json!({"uid": uid}).to_string(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let nonce: [u8; 32] = hex::decode(ch["challenge"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let sig = keys.sign(&sign_in_message(&nonce, &UserId::new(uid).unwrap()));
+        let body = json!({"uid": uid, "challenge": ch["challenge"], "signature": hex::encode(sig)});
+        let (status, session) = self
+            .post("/api/v1/auth/session", None, body.to_string())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{session}");
+        session["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn admin_token(&self) -> String {
+        self.sign_in("admin", &self.admin).await
+    }
+
+    /// Enrols `uid` with `role` and signs them in.
+    async fn clinician(&mut self, uid: &str, role: &str) -> (Keypair, String) {
+        let keys = Keypair::generate(&mut self.rng);
+        let admin = self.admin_token().await;
+        let body = json!({"uid": uid, "role": role, "keys": keys.public()});
+        let (status, _) = self
+            .post("/api/v1/users", Some(&admin), body.to_string())
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let token = self.sign_in(uid, &keys).await;
+        (keys, token)
+    }
+
+    fn ti(&mut self, uid: &str, heart_rate: i64) -> InitialTransaction {
+        let name = |s: &str| AttrName::new(s).unwrap();
+        let attributes: Attributes = [
+            (name("heart_rate"), Value::Integer(heart_rate)),
+            (name("systolic"), Value::Integer(120)),
+            (name("temperature"), Value::Integer(368)),
+        ]
+        .into_iter()
+        .collect();
+        InitialTransaction {
+            tid: TxId::random(&mut self.rng),
+            uid: UserId::new(uid).unwrap(),
+            pid: PatientId::random(&mut self.rng),
+            template: TemplateRef {
+                id: "vital-signs".parse().unwrap(),
+                version: TemplateVersion::new(1).unwrap(),
+            },
+            attributes,
+            created_at: UnixMillis(5),
+            salt: Salt::random(&mut self.rng),
+            prev: None,
+        }
+    }
+
+    fn seal(&mut self, ti: InitialTransaction, signer: &Keypair, sealer: &Keypair) -> String {
+        let signed = ti.sign(signer);
+        serde_json::to_string(
+            &signed
+                .seal(sealer, &self.relay.public(), &mut self.rng)
+                .unwrap(),
+        )
+        .unwrap()
     }
 }
 
-async fn call(req: Request<Body>) -> (StatusCode, serde_json::Value) {
-    let res = app(state()).oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-    (status, json)
-}
-
-fn post(path: &str, body: impl Into<Body>) -> Request<Body> {
-    Request::post(path)
-        .header("content-type", "application/json")
-        .body(body.into())
-        .unwrap()
-}
-
 #[tokio::test]
-async fn health_and_info() {
-    let res = app(state())
-        .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let (status, info) = call(Request::get("/api/v1/info").body(Body::empty()).unwrap()).await;
+async fn health_info_and_web_ui() {
+    let h = Harness::new().await;
+    let (status, _) = h.get("/readyz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, info) = h.get("/api/v1/info", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(info["protocol"], "v1");
-}
-
-#[tokio::test]
-async fn template_check_answers_the_protocol_hash() {
-    let file: serde_json::Value = serde_json::from_str(TEMPLATES).unwrap();
-    let (status, body) = call(post(
-        "/api/v1/templates/check",
-        file["template"].to_string(),
-    ))
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["hash"], file["hash_hex"]);
-    assert_eq!(body["chain_id"], file["chain_id_hex"]);
-    assert_eq!(body["reference"], "vital-signs@1");
     assert_eq!(
-        body["on_chain"],
-        serde_json::json!(["heart_rate", "systolic", "temperature"])
+        info["relay_keys"],
+        serde_json::to_value(h.relay.public()).unwrap()
     );
-}
-
-#[tokio::test]
-async fn bad_templates_get_stable_codes() {
-    let file: serde_json::Value = serde_json::from_str(TEMPLATES).unwrap();
-    for case in file["invalid"].as_array().unwrap() {
-        let (status, body) = call(post(
-            "/api/v1/templates/check",
-            case["template"].to_string(),
-        ))
-        .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{}", case["name"]);
-        assert_eq!(body["code"], "invalid_input", "{}", case["name"]);
-    }
-    let (status, body) = call(post("/api/v1/templates/check", "{not json")).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["code"], "malformed_json");
-    let (status, _) = call(post("/api/v1/templates/check", vec![0xffu8, 0x00, 0x13])).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-}
-
-#[tokio::test]
-async fn oversized_bodies_are_refused() {
-    let big = vec![b' '; MAX_BODY_BYTES + 1];
-    let (status, body) = call(post("/api/v1/templates/check", big)).await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(body["code"], "payload_too_large");
-}
-
-#[tokio::test]
-async fn serves_the_web_ui() {
-    let res = app(state())
+    let res = h
+        .app
+        .clone()
         .oneshot(Request::get("/").body(Body::empty()).unwrap())
         .await
         .unwrap();
@@ -99,4 +220,282 @@ async fn serves_the_web_ui() {
         .await
         .unwrap();
     assert!(String::from_utf8_lossy(&html).contains("MediBlock"));
+}
+
+#[tokio::test]
+async fn template_check_answers_the_protocol_hash_and_codes() {
+    let h = Harness::new().await;
+    let file: Json = serde_json::from_str(TEMPLATES).unwrap();
+    let (status, body) = h
+        .post(
+            "/api/v1/templates/check",
+            None,
+            file["template"].to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["hash"], file["hash_hex"]);
+    assert_eq!(
+        body["on_chain"],
+        json!(["heart_rate", "systolic", "temperature"])
+    );
+    for case in file["invalid"].as_array().unwrap() {
+        let (status, body) = h
+            .post(
+                "/api/v1/templates/check",
+                None,
+                case["template"].to_string(),
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_input"))
+        );
+    }
+    let (status, body) = h.post("/api/v1/templates/check", None, "{not json").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed_json"))
+    );
+    let big = vec![b' '; MAX_BODY_BYTES + 1];
+    let (status, body) = h.post("/api/v1/templates/check", None, big).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+    );
+}
+
+#[tokio::test]
+async fn sign_in_needs_the_enrolled_key_and_a_fresh_challenge() {
+    let mut h = Harness::new().await;
+    let (_nurse, token) = h.clinician("nurse.bo", "nurse").await;
+    let (status, me) = h.get("/api/v1/me", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["role"], "nurse");
+
+    // A signature by another key, and a replayed challenge, are both refused.
+    let (_, ch) = h
+        .post(
+            "/api/v1/auth/challenge",
+            None,
+            json!({"uid": "nurse.bo"}).to_string(),
+        )
+        .await;
+    let nonce: [u8; 32] = hex::decode(ch["challenge"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let stranger = Keypair::generate(&mut h.rng);
+    let sig = stranger.sign(&sign_in_message(&nonce, &UserId::new("nurse.bo").unwrap()));
+    let body =
+        json!({"uid": "nurse.bo", "challenge": ch["challenge"], "signature": hex::encode(sig)})
+            .to_string();
+    let (status, err) = h.post("/api/v1/auth/session", None, body.clone()).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
+    );
+    let (status, _) = h.post("/api/v1/auth/session", None, body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // No token, a made-up token: 401.
+    let (status, err) = h.get("/api/v1/me", None).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
+    );
+    let (status, _) = h.get("/api/v1/me", Some(&"ab".repeat(32))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn enrolment_is_for_admins_and_ids_are_unique() {
+    let mut h = Harness::new().await;
+    let (_nurse, nurse_token) = h.clinician("nurse.bo", "nurse").await;
+    let keys = Keypair::generate(&mut h.rng);
+    let body = json!({"uid": "dr.eve", "role": "doctor", "keys": keys.public()}).to_string();
+    let (status, err) = h
+        .post("/api/v1/users", Some(&nurse_token), body.clone())
+        .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    let admin = h.admin_token().await;
+    let (status, _) = h.post("/api/v1/users", Some(&admin), body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, err) = h.post("/api/v1/users", Some(&admin), body).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::CONFLICT, Some("user_exists"))
+    );
+    let (status, users) = h.get("/api/v1/users", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<_> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["uid"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["admin", "dr.eve", "nurse.bo"]);
+}
+
+#[tokio::test]
+async fn submission_is_accepted_once_and_refusals_store_nothing() {
+    let mut h = Harness::new().await;
+    let (nurse, token) = h.clinician("nurse.bo", "nurse").await;
+
+    // A valid record: 202, leaf 0, queued; the same request again is an idempotent 202.
+    let ti = h.ti("nurse.bo", 72);
+    let tid = ti.tid;
+    let body = h.seal(ti.clone(), &nurse, &nurse);
+    let (status, sub) = h
+        .post("/api/v1/submissions", Some(&token), body.clone())
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sub}");
+    assert_eq!(sub["leaf_index"], 0);
+    assert_eq!(sub["state"], "queued");
+    assert_eq!(sub["status_url"], format!("/api/v1/submissions/{tid}"));
+    let (status, again) = h.post("/api/v1/submissions", Some(&token), body).await;
+    assert_eq!(
+        (status, again["leaf_index"].as_u64()),
+        (StatusCode::ACCEPTED, Some(0))
+    );
+    let (status, st) = h
+        .get(&format!("/api/v1/submissions/{tid}"), Some(&token))
+        .await;
+    assert_eq!(
+        (status, st["state"].as_str()),
+        (StatusCode::OK, Some("queued"))
+    );
+
+    // The same tid with other content: 409 duplicate_tid.
+    let mut other = ti.clone();
+    other
+        .attributes
+        .insert(AttrName::new("heart_rate").unwrap(), Value::Integer(80));
+    let body = h.seal(other, &nurse, &nurse);
+    let (status, err) = h.post("/api/v1/submissions", Some(&token), body).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::CONFLICT, Some("duplicate_tid"))
+    );
+
+    // Every refusal below leaves the log and the queue as they are.
+    let before = (
+        h.store.log_leaves().await.unwrap().len(),
+        h.store.queue_depth().await.unwrap(),
+    );
+
+    // Out of range: 422 with every violation, kept in the audit.
+    let ti = h.ti("nurse.bo", 400);
+    let bad_tid = ti.tid;
+    let body = h.seal(ti, &nurse, &nurse);
+    let (status, err) = h.post("/api/v1/submissions", Some(&token), body).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("rule_violation"))
+    );
+    assert_eq!(err["details"][0]["attribute"], "heart_rate");
+    assert_eq!(err["details"][0]["rule"], "above_max");
+    let audit = h.store.rejected_records(10).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].tid, bad_tid);
+    assert_eq!(audit[0].source.as_deref(), Some("relay"));
+
+    // Signed by someone else's key (sealed with the nurse's agreement key): signature_invalid.
+    let mallory = Keypair::generate(&mut h.rng);
+    let ti = h.ti("nurse.bo", 72);
+    let body = h.seal(ti, &mallory, &nurse);
+    let (status, err) = h.post("/api/v1/submissions", Some(&token), body).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("signature_invalid"))
+    );
+
+    // Sealed with another agreement key (wrong key): decrypt_failed.
+    let ti = h.ti("nurse.bo", 72);
+    let body = h.seal(ti, &nurse, &mallory);
+    let (status, err) = h.post("/api/v1/submissions", Some(&token), body).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("decrypt_failed"))
+    );
+
+    // Unknown template version.
+    let mut ti = h.ti("nurse.bo", 72);
+    ti.template.version = TemplateVersion::new(9).unwrap();
+    let body = h.seal(ti, &nurse, &nurse);
+    let (status, err) = h.post("/api/v1/submissions", Some(&token), body).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("template_unknown"))
+    );
+
+    // Someone else's record under my session: forbidden.
+    let ti = h.ti("dr.eve", 72);
+    let body = h.seal(ti, &nurse, &nurse);
+    let (status, err) = h.post("/api/v1/submissions", Some(&token), body).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+
+    // Garbage, bad JSON shape, oversized body, no session.
+    let (status, err) = h
+        .post("/api/v1/submissions", Some(&token), vec![0xff, 0x00, 0x13])
+        .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed_json"))
+    );
+    let (status, err) = h
+        .post(
+            "/api/v1/submissions",
+            Some(&token),
+            json!({"tid": 1}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_input"))
+    );
+    let (status, err) = h
+        .post(
+            "/api/v1/submissions",
+            Some(&token),
+            vec![b'x'; MAX_BODY_BYTES + 1],
+        )
+        .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+    );
+    let (status, _) = h.post("/api/v1/submissions", None, "{}").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let after = (
+        h.store.log_leaves().await.unwrap().len(),
+        h.store.queue_depth().await.unwrap(),
+    );
+    assert_eq!(after, before);
+}
+
+#[tokio::test]
+async fn roles_outside_the_template_are_forbidden() {
+    let mut h = Harness::new().await;
+    // The vital-signs template allows doctors and nurses, not pathologists.
+    let (path, token) = h.clinician("path.kim", "pathologist").await;
+    let ti = h.ti("path.kim", 72);
+    let body = h.seal(ti, &path, &path);
+    let (status, err) = h.post("/api/v1/submissions", Some(&token), body).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    // Admins never author records.
+    let admin = h.admin_token().await;
+    let (status, _) = h.post("/api/v1/submissions", Some(&admin), "{}").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(h.store.log_leaves().await.unwrap().is_empty());
 }

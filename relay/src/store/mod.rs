@@ -7,6 +7,7 @@
 
 mod schema;
 pub mod submissions;
+pub mod templates;
 
 pub mod users;
 

@@ -223,6 +223,43 @@ pub struct StoredRecord {
     pub source: Option<String>,
 }
 
+/// The identifying columns shared by submissions, records and rejected records.
+#[derive(Debug, Clone, Copy)]
+struct RowKey<'a> {
+    tid: &'a TxId,
+    pid: &'a PatientId,
+    uid: &'a str,
+    template_id: &'a str,
+    version: u32,
+    commitment: &'a Commitment,
+}
+
+impl Submission {
+    fn key(&self) -> RowKey<'_> {
+        RowKey {
+            tid: &self.tid,
+            pid: &self.pid,
+            uid: &self.uid,
+            template_id: &self.template_id,
+            version: self.version,
+            commitment: &self.commitment,
+        }
+    }
+}
+
+impl NewSubmission {
+    fn key(&self) -> RowKey<'_> {
+        RowKey {
+            tid: &self.tid,
+            pid: &self.pid,
+            uid: self.uid.as_str(),
+            template_id: self.template.id.as_str(),
+            version: self.template.version.get(),
+            commitment: &self.commitment,
+        }
+    }
+}
+
 /// How a submission ends.
 #[derive(Debug, Clone)]
 pub enum Outcome {
@@ -417,7 +454,7 @@ impl Store {
             Outcome::Rejected { reasons } => {
                 self.insert_rejected(
                     &mut tx,
-                    sub,
+                    sub.key(),
                     Some(sub.leaf_index),
                     "chain",
                     reasons,
@@ -436,7 +473,7 @@ impl Store {
     async fn insert_rejected(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        sub: &Submission,
+        sub: RowKey<'_>,
         leaf_index: Option<u64>,
         source: &str,
         reasons: &str,
@@ -450,8 +487,8 @@ impl Store {
         )
         .bind(sub.tid.as_bytes().to_vec())
         .bind(sub.pid.as_bytes().to_vec())
-        .bind(sub.uid.as_str())
-        .bind(sub.template_id.as_str())
+        .bind(sub.uid)
+        .bind(sub.template_id)
         .bind(i64::from(sub.version))
         .bind(sub.commitment.as_bytes().to_vec())
         .bind(leaf_index.map(to_i64))
@@ -470,15 +507,22 @@ impl Store {
     /// rejected-records audit. It takes no leaf in the log.
     pub async fn reject_before_log(
         &self,
-        sub: &Submission,
+        sub: &NewSubmission,
         reasons: &str,
         key_id: &KeyId,
-        envelope: &[u8],
-        now: UnixMillis,
     ) -> Result<()> {
         let mut tx = self.pool().begin().await?;
-        self.insert_rejected(&mut tx, sub, None, "relay", reasons, key_id, envelope, now)
-            .await?;
+        self.insert_rejected(
+            &mut tx,
+            sub.key(),
+            None,
+            "relay",
+            reasons,
+            key_id,
+            &sub.sealed_ti,
+            sub.now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,0 +1,44 @@
+//! Operations endpoints: liveness, readiness and version facts.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+
+use crate::AppState;
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: the store answers (the chain joins this check with the anchoring worker).
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "store not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+        }
+    }
+}
+
+/// What `GET /api/v1/info` returns.
+#[derive(Debug, Serialize)]
+pub struct Info {
+    /// The relay's version.
+    pub version: &'static str,
+    /// The protocol version its formats follow (`docs/PROTOCOL.md`).
+    pub protocol: &'static str,
+    /// The relay's public keys: clinicians seal initial transactions to the X25519 one.
+    pub relay_keys: mediblock_protocol::keys::PublicKeys,
+}
+
+/// `GET /api/v1/info`: what a client needs before talking to the relay.
+pub async fn info(State(state): State<AppState>) -> Json<Info> {
+    Json(Info {
+        version: env!("CARGO_PKG_VERSION"),
+        protocol: "v1",
+        relay_keys: state.keys.relay.public(),
+    })
+}

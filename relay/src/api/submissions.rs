@@ -1,0 +1,190 @@
+//! Submitting records (the handshaker's front door) and following their state.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use mediblock_protocol::encoding::Canonical as _;
+use mediblock_protocol::envelope::Envelope;
+use mediblock_protocol::ids::{Role, TxId};
+use mediblock_protocol::record::SealedTransaction;
+use serde::Serialize;
+
+use super::auth::Caller;
+use super::{hex, json_body};
+use crate::error::ApiError;
+use crate::handshaker::{Refusal, admit};
+use crate::store::StoreError;
+use crate::store::submissions::{Accepted, Mode, NewSubmission, State as SubState};
+use crate::{AppState, now};
+
+/// Roles that author records.
+pub const AUTHORS: [Role; 3] = [Role::Doctor, Role::Nurse, Role::Pathologist];
+
+/// Answer of `POST /api/v1/submissions` and `GET /api/v1/submissions/{tid}`.
+#[derive(Debug, Serialize)]
+pub struct SubmissionView {
+    /// Transaction id.
+    pub tid: TxId,
+    /// Current state.
+    pub state: SubState,
+    /// Leaf index in the record log.
+    pub leaf_index: u64,
+    /// Where to follow the state.
+    pub status_url: String,
+    /// Anchoring transaction hash, once sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_hash: Option<String>,
+    /// Block number, once anchored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_number: Option<u64>,
+    /// Rejection reasons (JSON), when rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
+}
+
+fn status_url(tid: &TxId) -> String {
+    format!("/api/v1/submissions/{tid}")
+}
+
+/// `POST /api/v1/submissions`: accepts a sealed initial transaction. Opens and verifies it,
+/// checks the author's role and the template's rules, appends its commitment to the log and
+/// queues it durably, then answers `202` with a status URL. Rule violations answer `422
+/// rule_violation` with every violation, and are kept in the rejected-records audit.
+pub async fn submit(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<SubmissionView>), ApiError> {
+    caller.require(&AUTHORS)?;
+    let sealed: SealedTransaction = json_body(body)?;
+    if sealed.uid != caller.0.uid {
+        return Err(ApiError::client(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "you may only submit records you signed",
+        ));
+    }
+    let keys = state.keys.clone();
+    let author_keys = caller.0.keys;
+    let signed = tokio::task::spawn_blocking(move || sealed.open(&keys.relay, &author_keys))
+        .await
+        .map_err(ApiError::internal)??;
+    let ti = signed.ti();
+    let template = state
+        .store
+        .template(&ti.template.id, ti.template.version)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| {
+            ApiError::client(
+                StatusCode::BAD_REQUEST,
+                "template_unknown",
+                format!("no published template {}", ti.template),
+            )
+        })?;
+    let sealed_at_rest = Envelope::seal(
+        &state.keys.at_rest,
+        ti.tid.as_bytes(),
+        &zeroize::Zeroizing::new(signed.to_canonical_bytes()),
+        &mut state.rng(),
+    )?
+    .to_canonical_bytes();
+    let verdict = admit(&signed, &caller.0, &template);
+    let mut new = NewSubmission {
+        tid: ti.tid,
+        uid: ti.uid.clone(),
+        pid: ti.pid,
+        template: ti.template.clone(),
+        commitment: signed.commitment(),
+        mode: Mode::PerRecord,
+        sealed_ti: sealed_at_rest,
+        chain_values: Vec::new(),
+        now: now(),
+    };
+    match verdict {
+        Ok(tc) => new.chain_values = tc.values,
+        Err(Refusal::Forbidden(why)) => {
+            return Err(ApiError::client(StatusCode::FORBIDDEN, "forbidden", why));
+        }
+        Err(Refusal::Protocol(e)) => return Err(e.into()),
+        Err(Refusal::Rules(violations)) => {
+            let details = serde_json::to_value(&violations).map_err(ApiError::internal)?;
+            match state
+                .store
+                .reject_before_log(&new, &details.to_string(), &state.keys.at_rest.id())
+                .await
+            {
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(ApiError::internal(e)),
+            }
+            return Err(ApiError::client(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rule_violation",
+                format!("{} rule violation(s)", violations.len()),
+            )
+            .with_details(details));
+        }
+    }
+    let accepted = state.store.accept(&new).await.map_err(|e| match e {
+        StoreError::Conflict(_) => ApiError::client(
+            StatusCode::CONFLICT,
+            "duplicate_tid",
+            format!(
+                "transaction id {} was already used for another record",
+                new.tid
+            ),
+        ),
+        other => ApiError::internal(other),
+    })?;
+    let (leaf_index, state_now) = match accepted {
+        Accepted::New { leaf_index } => {
+            tracing::info!(tid = %new.tid, leaf_index, "submission accepted");
+            (leaf_index, SubState::Queued)
+        }
+        Accepted::Existing { leaf_index, state } => (leaf_index, state),
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(SubmissionView {
+            tid: new.tid,
+            state: state_now,
+            leaf_index,
+            status_url: status_url(&new.tid),
+            tx_hash: None,
+            block_number: None,
+            detail: None,
+        }),
+    ))
+}
+
+/// `GET /api/v1/submissions/{tid}`: a submission's state. Authors see their own;
+/// administrators and auditors see any.
+pub async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(tid): Path<String>,
+) -> Result<Json<SubmissionView>, ApiError> {
+    let tid: TxId = tid.parse()?;
+    let not_found = || ApiError::client(StatusCode::NOT_FOUND, "not_found", "no such submission");
+    let sub = state
+        .store
+        .submission(&tid)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(not_found)?;
+    let privileged = matches!(caller.0.role, Role::Admin | Role::Auditor);
+    if !privileged && sub.uid != caller.0.uid.as_str() {
+        return Err(not_found());
+    }
+    Ok(Json(SubmissionView {
+        tid,
+        state: sub.state,
+        leaf_index: sub.leaf_index,
+        status_url: status_url(&tid),
+        tx_hash: sub.tx_hash.map(|h| hex(&h)),
+        block_number: sub.block_number,
+        detail: sub.detail.and_then(|d| serde_json::from_str(&d).ok()),
+    }))
+}
