@@ -65,14 +65,18 @@ pub fn now() -> UnixMillis {
 /// The relay's HTTP application: API routes under `/api/v1`, health under `/healthz` and
 /// `/readyz`, and the web UI for every other path.
 pub fn app(state: AppState) -> Router {
-    use api::{auth, ops, submissions, templates, users};
+    use api::{auth, ops, records, submissions, templates, users};
     let api = Router::new()
         .route("/info", get(ops::info))
         .route("/auth/challenge", post(auth::challenge))
         .route("/auth/session", post(auth::session))
         .route("/me", get(users::me))
         .route("/users", get(users::list).post(users::enrol))
+        .route("/templates", get(templates::list).post(templates::publish))
         .route("/templates/check", post(templates::check))
+        .route("/templates/{id}/{version}", get(templates::get_one))
+        .route("/patients/{pid}/records", get(records::of_patient))
+        .route("/rejected", get(records::rejected))
         .route("/submissions", post(submissions::submit))
         .route("/submissions/{tid}", get(submissions::status));
     Router::new()

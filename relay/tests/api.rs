@@ -499,3 +499,132 @@ async fn roles_outside_the_template_are_forbidden() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(h.store.log_leaves().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn templates_are_published_once_by_admins() {
+    let mut h = Harness::new().await;
+    let admin = h.admin_token().await;
+    let (_nurse, nurse_token) = h.clinician("nurse.bo", "nurse").await;
+    let mut spec: Json = serde_json::from_str::<Json>(TEMPLATES).unwrap()["template"].clone();
+    spec["version"] = json!(2);
+    let (status, err) = h
+        .post("/api/v1/templates", Some(&nurse_token), spec.to_string())
+        .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    let (status, body) = h
+        .post("/api/v1/templates", Some(&admin), spec.to_string())
+        .await;
+    assert_eq!(
+        (status, body["reference"].as_str()),
+        (StatusCode::CREATED, Some("vital-signs@2"))
+    );
+    let (status, err) = h
+        .post("/api/v1/templates", Some(&admin), spec.to_string())
+        .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::CONFLICT, Some("template_exists"))
+    );
+    let (status, list) = h.get("/api/v1/templates", Some(&nurse_token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let (status, one) = h
+        .get("/api/v1/templates/vital-signs/2", Some(&nurse_token))
+        .await;
+    assert_eq!((status, one["version"].as_u64()), (StatusCode::OK, Some(2)));
+    let (status, err) = h
+        .get("/api/v1/templates/vital-signs/7", Some(&nurse_token))
+        .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("template_unknown"))
+    );
+}
+
+#[tokio::test]
+async fn records_are_read_decrypted_by_clinicians_and_every_read_is_logged() {
+    use mediblock_protocol::encoding::Canonical as _;
+    use mediblock_protocol::ids::{ChainHash, EthAddress};
+    use mediblock_protocol::keys::Purpose;
+    use mediblock_protocol::validated::{Ack, ValidatedTransaction, Verdict};
+    use mediblock_relay::store::submissions::Outcome;
+
+    let mut h = Harness::new().await;
+    let (nurse, token) = h.clinician("nurse.bo", "nurse").await;
+    let ti = h.ti("nurse.bo", 72);
+    let (tid, pid) = (ti.tid, ti.pid);
+    let signed = ti.clone().sign(&nurse);
+    let body = h.seal(ti, &nurse, &nurse);
+    let (status, _) = h.post("/api/v1/submissions", Some(&token), body).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    // Complete the submission as the anchoring worker does: seal T'I at rest, store it.
+    let sub = h.store.submission(&tid).await.unwrap().unwrap();
+    let vt = ValidatedTransaction {
+        signed,
+        ack: Ack {
+            verdict: Verdict::Valid,
+            chain_id: 31337,
+            contract: EthAddress::from_bytes([1; 20]),
+            tx_hash: ChainHash::from_bytes([2; 32]),
+            block_number: 7,
+            block_hash: ChainHash::from_bytes([3; 32]),
+            log_index: 0,
+            batch: None,
+        },
+    };
+    let at_rest = Keypair::from_seeds(&[1; 64])
+        .agree(&Keypair::from_seeds(&[2; 64]).public(), Purpose::RelayStore)
+        .unwrap();
+    let envelope = vt.seal_at_rest(&at_rest, &mut h.rng).unwrap();
+    assert!(
+        h.store
+            .complete(
+                &sub,
+                &Outcome::Stored,
+                &[2; 32],
+                7,
+                &at_rest.id(),
+                &envelope.to_canonical_bytes(),
+                UnixMillis(9)
+            )
+            .await
+            .unwrap()
+    );
+
+    let (status, records) = h
+        .get(&format!("/api/v1/patients/{pid}/records"), Some(&token))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{records}");
+    let records = records.as_array().unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["leaf_index"], 0);
+    assert_eq!(records[0]["validated"]["ack"]["block_number"], 7);
+    assert_eq!(
+        records[0]["validated"]["signed"]["ti"]["attributes"]["heart_rate"]["value"],
+        72
+    );
+    let log = h.store.access_log_of_patient(&pid).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0].0.as_str(), log[0].1.as_str()),
+        ("nurse.bo", "read_records")
+    );
+
+    // Administrators manage; they do not read health data.
+    let admin = h.admin_token().await;
+    let (status, _) = h
+        .get(&format!("/api/v1/patients/{pid}/records"), Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = h.get("/api/v1/rejected", Some(&token)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, audit) = h.get("/api/v1/rejected", Some(&admin)).await;
+    assert_eq!(
+        (status, audit.as_array().map(Vec::len)),
+        (StatusCode::OK, Some(0))
+    );
+}

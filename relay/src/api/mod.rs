@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod ops;
+pub mod records;
 pub mod submissions;
 pub mod templates;
 pub mod users;

@@ -3,11 +3,17 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use mediblock_protocol::ids::{Role, TemplateId, TemplateVersion};
+use mediblock_protocol::template::Template;
 use serde::Serialize;
 
+use super::auth::Caller;
 use super::{hex, json_body};
 use crate::error::ApiError;
-use mediblock_protocol::template::Template;
+use crate::store::StoreError;
+use crate::{AppState, now};
 
 /// What `POST /api/v1/templates/check` returns for a valid template.
 #[derive(Debug, Serialize)]
@@ -42,4 +48,64 @@ impl TemplateCheck {
 pub async fn check(body: Result<Bytes, BytesRejection>) -> Result<Json<TemplateCheck>, ApiError> {
     let template: Template = json_body(body)?;
     Ok(Json(TemplateCheck::of(&template)))
+}
+
+/// `POST /api/v1/templates` (admin): publishes a template version. Published versions are
+/// immutable: publishing an existing `id@version` is `409 template_exists`.
+pub async fn publish(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<TemplateCheck>), ApiError> {
+    caller.require(&[Role::Admin])?;
+    let template: Template = json_body(body)?;
+    match state.store.insert_template(&template, now()).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(ApiError::client(
+                StatusCode::CONFLICT,
+                "template_exists",
+                format!(
+                    "{} is already published; publish a new version",
+                    template.reference()
+                ),
+            ));
+        }
+        Err(e) => return Err(ApiError::internal(e)),
+    }
+    tracing::info!(template = %template.reference(), by = %caller.0.uid, "template published");
+    Ok((StatusCode::CREATED, Json(TemplateCheck::of(&template))))
+}
+
+/// `GET /api/v1/templates` (signed in): every published template.
+pub async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<Vec<Template>>, ApiError> {
+    Ok(Json(
+        state.store.templates().await.map_err(ApiError::internal)?,
+    ))
+}
+
+/// `GET /api/v1/templates/{id}/{version}` (signed in): one published template.
+pub async fn get_one(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path((id, version)): Path<(String, u32)>,
+) -> Result<Json<Template>, ApiError> {
+    let id: TemplateId = id.parse()?;
+    let version = TemplateVersion::new(version)?;
+    state
+        .store
+        .template(&id, version)
+        .await
+        .map_err(ApiError::internal)?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::client(
+                StatusCode::NOT_FOUND,
+                "template_unknown",
+                format!("no template {id}@{version}"),
+            )
+        })
 }

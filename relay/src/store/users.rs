@@ -151,3 +151,44 @@ impl Store {
         Ok(row.map(|(uid, exp)| (uid, millis(exp))))
     }
 }
+
+impl Store {
+    /// Writes one line of the access log: who read or did what, about which patient or
+    /// record, when. Never any health data.
+    pub async fn log_access(
+        &self,
+        uid: &UserId,
+        action: &str,
+        pid: Option<&mediblock_protocol::ids::PatientId>,
+        tid: Option<&mediblock_protocol::ids::TxId>,
+        at: UnixMillis,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO access_log (uid, action, pid, tid, at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(uid.as_str())
+        .bind(action)
+        .bind(pid.map(|p| p.as_bytes().to_vec()))
+        .bind(tid.map(|t| t.as_bytes().to_vec()))
+        .bind(db_millis(at))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The access log's entries about one patient, oldest first: `(uid, action, at)`.
+    pub async fn access_log_of_patient(
+        &self,
+        pid: &mediblock_protocol::ids::PatientId,
+    ) -> Result<Vec<(String, String, UnixMillis)>> {
+        let rows: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT uid, action, at FROM access_log WHERE pid = $1 ORDER BY id")
+                .bind(pid.as_bytes().to_vec())
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(u, a, t)| (u, a, millis(t)))
+            .collect())
+    }
+}

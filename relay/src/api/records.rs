@@ -1,0 +1,117 @@
+//! Reads of health data: a patient's records (decrypted for clinicians and auditors, every
+//! read written to the access log) and the rejected-records audit (administrators).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use mediblock_protocol::encoding::Canonical as _;
+use mediblock_protocol::envelope::Envelope;
+use mediblock_protocol::ids::{PatientId, Role};
+use mediblock_protocol::validated::ValidatedTransaction;
+use serde::Serialize;
+
+use super::auth::Caller;
+use crate::error::ApiError;
+use crate::store::submissions::StoredRecord;
+use crate::{AppState, now};
+
+/// Roles that may read a patient's records.
+pub const READERS: [Role; 4] = [Role::Doctor, Role::Nurse, Role::Pathologist, Role::Auditor];
+
+/// A stored record as the API shows it: the validated transaction (the signed TI and the
+/// chain's ACK) and where it sits in the log.
+#[derive(Debug, Serialize)]
+pub struct RecordView {
+    /// Leaf index in the record log.
+    pub leaf_index: Option<u64>,
+    /// The record's commitment.
+    pub commitment: String,
+    /// The validated transaction, decrypted.
+    pub validated: ValidatedTransaction,
+}
+
+fn open(state: &AppState, r: &StoredRecord) -> Result<RecordView, ApiError> {
+    let envelope = Envelope::from_canonical_bytes(&r.envelope).map_err(ApiError::internal)?;
+    let validated = ValidatedTransaction::open_at_rest(&envelope, &state.keys.at_rest, &r.tid)
+        .map_err(|e| ApiError::internal(format!("record {} does not open: {e}", r.tid)))?;
+    Ok(RecordView {
+        leaf_index: r.leaf_index,
+        commitment: r.commitment.to_hex(),
+        validated,
+    })
+}
+
+/// `GET /api/v1/patients/{pid}/records`: the patient's stored records, oldest first.
+/// The read is written to the access log.
+pub async fn of_patient(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(pid): Path<String>,
+) -> Result<Json<Vec<RecordView>>, ApiError> {
+    caller.require(&READERS)?;
+    let pid: PatientId = pid.parse()?;
+    let rows = state
+        .store
+        .records_of_patient(&pid)
+        .await
+        .map_err(ApiError::internal)?;
+    state
+        .store
+        .log_access(&caller.0.uid, "read_records", Some(&pid), None, now())
+        .await
+        .map_err(ApiError::internal)?;
+    let views = rows
+        .iter()
+        .map(|r| open(&state, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(views))
+}
+
+/// A rejected record as the audit shows it: ids, source and reasons. No health data.
+#[derive(Debug, Serialize)]
+pub struct RejectedView {
+    /// Transaction id.
+    pub tid: String,
+    /// Author.
+    pub uid: String,
+    /// Template reference.
+    pub template: String,
+    /// `relay` (rules checked before anchoring) or `chain` (the contract's verdict).
+    pub source: Option<String>,
+    /// Why (violations or the chain's verdict).
+    pub reasons: Option<serde_json::Value>,
+    /// Leaf index, for chain rejections.
+    pub leaf_index: Option<u64>,
+    /// When (Unix ms).
+    pub at: u64,
+}
+
+/// `GET /api/v1/rejected` (admin, auditor): the rejected-records audit, newest first.
+pub async fn rejected(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<RejectedView>>, ApiError> {
+    caller.require(&[Role::Admin, Role::Auditor])?;
+    let rows = state
+        .store
+        .rejected_records(500)
+        .await
+        .map_err(ApiError::internal)?;
+    state
+        .store
+        .log_access(&caller.0.uid, "read_rejected", None, None, now())
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| RejectedView {
+                tid: r.tid.to_hex(),
+                uid: r.uid,
+                template: format!("{}@{}", r.template_id, r.version),
+                source: r.source,
+                reasons: r.reasons.and_then(|t| serde_json::from_str(&t).ok()),
+                leaf_index: r.leaf_index,
+                at: r.at.0,
+            })
+            .collect(),
+    ))
+}
