@@ -1,9 +1,12 @@
-//! The `mediblock` command line. The only place that reads arguments or the environment.
+//! Configuration: a TOML file (`--config`), overridden by environment variables, overridden
+//! by command-line flags. Parsed into typed values at start, so a bad setting fails fast
+//! with a message naming the key. The only place that reads arguments or the environment.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
+use serde::Deserialize;
 
 /// MediBlock relay: the blockchain handshaker between clinicians' browsers, Ethereum and the
 /// cloud record store.
@@ -18,57 +21,176 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the API and the web UI.
+    /// Serve the API and the web UI (on the embedded default unless configured otherwise).
     Serve(ServeArgs),
 }
 
-/// Options of `mediblock serve`.
-#[derive(Debug, clap::Args)]
+/// Options of `mediblock serve`. Each overrides the config file's key of the same name.
+#[derive(Debug, Default, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "MEDIBLOCK_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// Folder of the web UI's static files.
-    #[arg(long, env = "MEDIBLOCK_WEB_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../web"))]
-    pub web_dir: PathBuf,
-    /// Folder for the embedded default's files: the SQLite store and the key files.
-    #[arg(long, env = "MEDIBLOCK_DATA_DIR", default_value = "data")]
-    pub data_dir: PathBuf,
-    /// Database URL (`sqlite://FILE` or `postgres://…`); default: a SQLite file in the data folder.
+    /// TOML configuration file.
+    #[arg(long, env = "MEDIBLOCK_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "MEDIBLOCK_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Folder of the web UI's static files [default: the repository's web/].
+    #[arg(long, env = "MEDIBLOCK_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
+    /// Folder for the embedded default's files: the SQLite store, key files [default: data].
+    #[arg(long, env = "MEDIBLOCK_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL, `sqlite://FILE` or `postgres://…` [default: data/mediblock.db].
     #[arg(long, env = "MEDIBLOCK_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// File of the relay's secret keys (64 bytes as hex); created when missing.
-    /// Default: `relay.key` in the data folder.
+    /// File of the relay's secret keys (64 bytes as hex; created when missing)
+    /// [default: data/relay.key].
     #[arg(long, env = "MEDIBLOCK_RELAY_KEY_FILE")]
     pub relay_key_file: Option<PathBuf>,
-    /// File of the store key holder's secret keys, from which SK(relay, store) is derived;
-    /// created when missing. Default: `store.key` in the data folder.
+    /// File of the store key holder's secret keys, from which SK(relay, store) is derived
+    /// (created when missing) [default: data/store.key].
     #[arg(long, env = "MEDIBLOCK_STORE_KEY_FILE")]
     pub store_key_file: Option<PathBuf>,
-    /// Lifetime of a sign-in session, in minutes.
-    #[arg(long, env = "MEDIBLOCK_SESSION_MINUTES", default_value_t = 480)]
+    /// Lifetime of a sign-in session, in minutes [default: 480].
+    #[arg(long, env = "MEDIBLOCK_SESSION_MINUTES")]
+    pub session_minutes: Option<u64>,
+}
+
+/// The config file's shape. Unknown keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `listen`.
+    pub listen: Option<SocketAddr>,
+    /// `web_dir`.
+    pub web_dir: Option<PathBuf>,
+    /// `data_dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `database_url`.
+    pub database_url: Option<String>,
+    /// `relay_key_file`.
+    pub relay_key_file: Option<PathBuf>,
+    /// `store_key_file`.
+    pub store_key_file: Option<PathBuf>,
+    /// `session_minutes`.
+    pub session_minutes: Option<u64>,
+}
+
+/// Resolved settings of `mediblock serve`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Web UI folder.
+    pub web_dir: PathBuf,
+    /// Data folder.
+    pub data_dir: PathBuf,
+    /// Database URL.
+    pub database_url: String,
+    /// Relay key file.
+    pub relay_key_file: PathBuf,
+    /// Store key file.
+    pub store_key_file: PathBuf,
+    /// Session lifetime in minutes.
     pub session_minutes: u64,
 }
 
+/// Reads and parses a config file; errors name the file and the offending key.
+pub fn read_file(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+    parse_file(&text).map_err(|e| format!("config file {}: {e}", path.display()))
+}
+
+/// Parses config text (TOML).
+pub fn parse_file(text: &str) -> Result<FileConfig, String> {
+    toml::from_str(text).map_err(|e| e.to_string())
+}
+
 impl ServeArgs {
-    /// The database URL, defaulting to `mediblock.db` in the data folder.
-    pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("mediblock.db").display()))
+    /// Merges flags and environment (already in `self`) over the config file over defaults.
+    pub fn resolve(self) -> Result<Settings, String> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = self
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = self
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("mediblock.db").display()));
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
+            return Err(format!(
+                "database_url: expected sqlite://FILE or postgres://…, got {database_url:?}"
+            ));
+        }
+        let session_minutes = self.session_minutes.or(file.session_minutes).unwrap_or(480);
+        if session_minutes == 0 {
+            return Err("session_minutes: must be at least 1".into());
+        }
+        Ok(Settings {
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            web_dir: self
+                .web_dir
+                .or(file.web_dir)
+                .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../web"))),
+            relay_key_file: self
+                .relay_key_file
+                .or(file.relay_key_file)
+                .unwrap_or_else(|| data_dir.join("relay.key")),
+            store_key_file: self
+                .store_key_file
+                .or(file.store_key_file)
+                .unwrap_or_else(|| data_dir.join("store.key")),
+            data_dir,
+            database_url,
+            session_minutes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_and_mistyped_keys_are_named() {
+        let err = parse_file("listen = \"127.0.0.1:1\"\ndatabse_url = \"x\"\n").unwrap_err();
+        assert!(err.contains("databse_url"), "{err}");
+        let err = parse_file("session_minutes = \"ten\"\n").unwrap_err();
+        assert!(err.contains("session_minutes"), "{err}");
     }
 
-    /// The relay key file path.
-    pub fn relay_key_file(&self) -> PathBuf {
-        self.relay_key_file
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("relay.key"))
+    #[test]
+    fn flags_override_the_file_and_defaults_fill_the_rest() {
+        let dir = std::env::temp_dir().join(format!("mediblock-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("relay.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nsession_minutes = 30\n").unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            session_minutes: Some(5),
+            ..ServeArgs::default()
+        };
+        let s = args.resolve().unwrap();
+        assert_eq!(s.listen, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(s.session_minutes, 5);
+        assert_eq!(s.database_url, "sqlite://data/mediblock.db");
+        assert_eq!(s.relay_key_file, PathBuf::from("data/relay.key"));
     }
 
-    /// The store key file path.
-    pub fn store_key_file(&self) -> PathBuf {
-        self.store_key_file
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("store.key"))
+    #[test]
+    fn bad_values_fail_with_the_key() {
+        let args = ServeArgs {
+            database_url: Some("mysql://x".into()),
+            ..ServeArgs::default()
+        };
+        assert!(args.resolve().unwrap_err().starts_with("database_url"));
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use mediblock_protocol::ids::{Role, UserId};
-use mediblock_relay::config::{Cli, Command, ServeArgs};
+use mediblock_relay::config::{Cli, Command, Settings};
 use mediblock_relay::keys::{RelayKeys, load_or_create};
 use mediblock_relay::store::Store;
 use mediblock_relay::store::users::User;
@@ -21,7 +21,10 @@ async fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => match args.resolve() {
+            Ok(settings) => serve(settings).await,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -32,14 +35,14 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs) -> Result<(), String> {
+async fn serve(args: Settings) -> Result<(), String> {
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("cannot create data folder {}: {e}", args.data_dir.display()))?;
     let mut rng = UnwrapErr(getrandom::SysRng);
-    let relay = load_or_create(&args.relay_key_file(), &mut rng)?;
-    let store_keys = load_or_create(&args.store_key_file(), &mut rng)?;
+    let relay = load_or_create(&args.relay_key_file, &mut rng)?;
+    let store_keys = load_or_create(&args.store_key_file, &mut rng)?;
     let keys = RelayKeys::new(relay, &store_keys)?;
-    let store = Store::open(&args.database_url())
+    let store = Store::open(&args.database_url)
         .await
         .map_err(|e| format!("cannot open the store: {e}"))?;
     first_run_admin(&store, &args, &mut rng).await?;
@@ -69,7 +72,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 /// `admin.key` in the data folder, and says so once.
 async fn first_run_admin(
     store: &Store,
-    args: &ServeArgs,
+    args: &Settings,
     rng: &mut UnwrapErr<getrandom::SysRng>,
 ) -> Result<(), String> {
     if store.has_admin().await.map_err(|e| e.to_string())? {
