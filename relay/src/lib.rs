@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod handshaker;
 pub mod keys;
+pub mod metrics;
 pub mod store;
 
 use std::path::PathBuf;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub web_dir: PathBuf,
     /// How long a session token is valid, in milliseconds.
     pub session_ttl_ms: u64,
+    /// Prometheus counters.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -82,6 +85,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .nest("/api/v1", api)
         .fallback_service(ServeDir::new(&state.web_dir))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -56,6 +56,7 @@ async fn serve(args: Settings) -> Result<(), String> {
         store: store.clone(),
         keys: Arc::new(keys),
         web_dir: args.web_dir,
+        metrics: Default::default(),
         session_ttl_ms: args.session_minutes.saturating_mul(60_000),
     };
     let served = axum::serve(listener, app(state))

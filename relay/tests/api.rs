@@ -66,6 +66,7 @@ impl Harness {
             store: store.clone(),
             keys: Arc::new(keys),
             web_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../web").into(),
+            metrics: Default::default(),
             session_ttl_ms: 60_000,
         };
         store
@@ -479,6 +480,35 @@ async fn submission_is_accepted_once_and_refusals_store_nothing() {
         h.store.queue_depth().await.unwrap(),
     );
     assert_eq!(after, before);
+
+    // The front door's outcomes are counted for Prometheus.
+    let res = h
+        .app
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = String::from_utf8(
+        axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.contains("mediblock_submissions_total{outcome=\"accepted\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mediblock_submissions_total{outcome=\"duplicate\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mediblock_submissions_total{outcome=\"rule_violation\"} 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("mediblock_queue_depth 1\n"), "{text}");
 }
 
 #[tokio::test]

@@ -42,3 +42,21 @@ pub async fn info(State(state): State<AppState>) -> Json<Info> {
         relay_keys: state.keys.relay.public(),
     })
 }
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(
+    State(state): State<AppState>,
+) -> Result<([(axum::http::HeaderName, &'static str); 1], String), crate::error::ApiError> {
+    let depth = state
+        .store
+        .queue_depth()
+        .await
+        .map_err(crate::error::ApiError::internal)?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(depth),
+    ))
+}

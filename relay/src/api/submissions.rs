@@ -15,6 +15,7 @@ use super::auth::Caller;
 use super::{hex, json_body};
 use crate::error::ApiError;
 use crate::handshaker::{Refusal, admit};
+use crate::metrics::SubmitOutcome;
 use crate::store::StoreError;
 use crate::store::submissions::{Accepted, Mode, NewSubmission, State as SubState};
 use crate::{AppState, now};
@@ -106,10 +107,15 @@ pub async fn submit(
     match verdict {
         Ok(tc) => new.chain_values = tc.values,
         Err(Refusal::Forbidden(why)) => {
+            state.metrics.submission(SubmitOutcome::Refused);
             return Err(ApiError::client(StatusCode::FORBIDDEN, "forbidden", why));
         }
-        Err(Refusal::Protocol(e)) => return Err(e.into()),
+        Err(Refusal::Protocol(e)) => {
+            state.metrics.submission(SubmitOutcome::Refused);
+            return Err(e.into());
+        }
         Err(Refusal::Rules(violations)) => {
+            state.metrics.submission(SubmitOutcome::RuleViolation);
             let details = serde_json::to_value(&violations).map_err(ApiError::internal)?;
             match state
                 .store
@@ -140,10 +146,17 @@ pub async fn submit(
     })?;
     let (leaf_index, state_now) = match accepted {
         Accepted::New { leaf_index } => {
+            state.metrics.submission(SubmitOutcome::Accepted);
             tracing::info!(tid = %new.tid, leaf_index, "submission accepted");
             (leaf_index, SubState::Queued)
         }
-        Accepted::Existing { leaf_index, state } => (leaf_index, state),
+        Accepted::Existing {
+            leaf_index,
+            state: st,
+        } => {
+            state.metrics.submission(SubmitOutcome::Duplicate);
+            (leaf_index, st)
+        }
     };
     Ok((
         StatusCode::ACCEPTED,
