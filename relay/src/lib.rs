@@ -41,6 +41,8 @@ pub struct AppState {
     pub session_ttl_ms: u64,
     /// Prometheus counters.
     pub metrics: Arc<metrics::Metrics>,
+    /// Submission state changes, for the server-sent-events streams.
+    pub events: tokio::sync::broadcast::Sender<api::events::StateChange>,
 }
 
 impl AppState {
@@ -81,7 +83,8 @@ pub fn app(state: AppState) -> Router {
         .route("/patients/{pid}/records", get(records::of_patient))
         .route("/rejected", get(records::rejected))
         .route("/submissions", post(submissions::submit))
-        .route("/submissions/{tid}", get(submissions::status));
+        .route("/submissions/{tid}", get(submissions::status))
+        .route("/submissions/{tid}/events", get(api::events::follow));
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -31,6 +31,7 @@ struct Harness {
     store: Store,
     relay: Keypair,
     admin: Keypair,
+    events: tokio::sync::broadcast::Sender<mediblock_relay::api::events::StateChange>,
     rng: ChaCha20Rng,
 }
 
@@ -57,6 +58,7 @@ impl Harness {
         let mut rng = ChaCha20Rng::from_seed([3; 32]);
         let store = Store::open(&temp_db()).await.unwrap();
         let relay = Keypair::from_seeds(&[1; 64]);
+        let events = tokio::sync::broadcast::channel(1024).0;
         let keys = RelayKeys::new(
             Keypair::from_seeds(&[1; 64]),
             &Keypair::from_seeds(&[2; 64]),
@@ -67,6 +69,7 @@ impl Harness {
             keys: Arc::new(keys),
             web_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../web").into(),
             metrics: Default::default(),
+            events: events.clone(),
             session_ttl_ms: 60_000,
         };
         store
@@ -90,6 +93,7 @@ impl Harness {
             store,
             relay,
             admin,
+            events,
             rng,
         }
     }
@@ -591,6 +595,20 @@ async fn records_are_read_decrypted_by_clinicians_and_every_read_is_logged() {
     let (status, _) = h.post("/api/v1/submissions", Some(&token), body).await;
     assert_eq!(status, StatusCode::ACCEPTED);
 
+    // Follow the submission's events: the first is the current state.
+    let events = h
+        .app
+        .clone()
+        .oneshot(
+            Request::get(format!("/api/v1/submissions/{tid}/events"))
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+
     // Complete the submission as the anchoring worker does: seal T'I at rest, store it.
     let sub = h.store.submission(&tid).await.unwrap().unwrap();
     let vt = ValidatedTransaction {
@@ -624,6 +642,35 @@ async fn records_are_read_decrypted_by_clinicians_and_every_read_is_logged() {
             .await
             .unwrap()
     );
+
+    // The worker announces the change; the stream reports it and ends at the final state.
+    h.events
+        .send(mediblock_relay::api::events::StateChange { tid })
+        .unwrap();
+    let stream = axum::body::to_bytes(events.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let stream = String::from_utf8(stream.to_vec()).unwrap();
+    let states: Vec<&str> = stream
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| {
+            serde_json::from_str::<Json>(d).unwrap()["state"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .map(|s| {
+            if s == "queued" {
+                "queued"
+            } else if s == "stored" {
+                "stored"
+            } else {
+                "other"
+            }
+        })
+        .collect();
+    assert_eq!(states, ["queued", "stored"], "{stream}");
 
     let (status, records) = h
         .get(&format!("/api/v1/patients/{pid}/records"), Some(&token))

@@ -2,6 +2,7 @@
 //! authenticate), load, call the pure core, persist, respond.
 
 pub mod auth;
+pub mod events;
 pub mod ops;
 pub mod records;
 pub mod submissions;

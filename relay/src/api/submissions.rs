@@ -172,6 +172,36 @@ pub async fn submit(
     ))
 }
 
+/// `404 not_found` for a submission the caller may not see or that does not exist.
+pub(crate) fn not_found() -> ApiError {
+    ApiError::client(StatusCode::NOT_FOUND, "not_found", "no such submission")
+}
+
+/// A submission's view and its author's id.
+pub(crate) async fn view(
+    state: &AppState,
+    tid: &TxId,
+) -> Result<(SubmissionView, String), ApiError> {
+    let sub = state
+        .store
+        .submission(tid)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(not_found)?;
+    Ok((
+        SubmissionView {
+            tid: *tid,
+            state: sub.state,
+            leaf_index: sub.leaf_index,
+            status_url: status_url(tid),
+            tx_hash: sub.tx_hash.map(|h| hex(&h)),
+            block_number: sub.block_number,
+            detail: sub.detail.and_then(|d| serde_json::from_str(&d).ok()),
+        },
+        sub.uid,
+    ))
+}
+
 /// `GET /api/v1/submissions/{tid}`: a submission's state. Authors see their own;
 /// administrators and auditors see any.
 pub async fn status(
@@ -180,24 +210,10 @@ pub async fn status(
     Path(tid): Path<String>,
 ) -> Result<Json<SubmissionView>, ApiError> {
     let tid: TxId = tid.parse()?;
-    let not_found = || ApiError::client(StatusCode::NOT_FOUND, "not_found", "no such submission");
-    let sub = state
-        .store
-        .submission(&tid)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(not_found)?;
+    let (view, author) = view(&state, &tid).await?;
     let privileged = matches!(caller.0.role, Role::Admin | Role::Auditor);
-    if !privileged && sub.uid != caller.0.uid.as_str() {
+    if !privileged && author != caller.0.uid.as_str() {
         return Err(not_found());
     }
-    Ok(Json(SubmissionView {
-        tid,
-        state: sub.state,
-        leaf_index: sub.leaf_index,
-        status_url: status_url(&tid),
-        tx_hash: sub.tx_hash.map(|h| hex(&h)),
-        block_number: sub.block_number,
-        detail: sub.detail.and_then(|d| serde_json::from_str(&d).ok()),
-    }))
+    Ok(Json(view))
 }
