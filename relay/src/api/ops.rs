@@ -60,3 +60,14 @@ pub async fn metrics(
         state.metrics.render(depth),
     ))
 }
+
+/// The OpenAPI document of this API (`relay/openapi/openapi.json`).
+pub const OPENAPI: &str = include_str!("../../openapi/openapi.json");
+
+/// `GET /api/v1/openapi.json`.
+pub async fn openapi() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+}
