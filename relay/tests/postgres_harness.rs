@@ -10,6 +10,7 @@ use std::io::{BufRead as _, BufReader, ErrorKind, Read as _};
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use std::{env, fs, thread};
 
@@ -260,12 +261,23 @@ fn server_stops_when_its_test_process_is_killed() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    // Read the report on another thread so that a child that never reports (it is blocked on
+    // its stdin, which we hold) fails this test instead of hanging it.
     let stdout = BufReader::new(child.stdout.take().unwrap());
-    let report = stdout
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| line.strip_prefix("MEDIBLOCK_PG ").map(str::to_owned))
-        .expect("the child reports its server (see its stderr above)");
+    let (report_tx, report_rx) = mpsc::channel();
+    thread::spawn(move || {
+        let report = stdout
+            .lines()
+            .map_while(Result::ok)
+            // libtest may print "test <name> ... " before it on the same line.
+            .find_map(|line| line.split_once("MEDIBLOCK_PG ").map(|(_, r)| r.to_owned()));
+        let _ = report_tx.send(report);
+    });
+    let report = report_rx.recv_timeout(Duration::from_secs(120));
+    let Ok(Some(report)) = report else {
+        let _ = child.kill();
+        panic!("the child did not report its server ({report:?}); see its stderr above");
+    };
     let (port, dir) = report.split_once(' ').unwrap();
     let port: u16 = port.parse().unwrap();
     let dir = PathBuf::from(dir);

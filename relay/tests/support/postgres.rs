@@ -256,9 +256,12 @@ impl TempPostgres {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0);
-        let child = cmd
-            .spawn()
-            .map_err(|e| with_context(e, format!("could not start the watchdog {cmd:?}")))?;
+        let child = cmd.spawn().map_err(|e| {
+            with_context(
+                e,
+                format!("could not start the watchdog{} {cmd:?}", self.as_whom()),
+            )
+        })?;
         self.watchdog = Some(child);
         Ok(())
     }
@@ -276,7 +279,17 @@ impl TempPostgres {
                 "--locale=C",
             ])
             .stdin(Stdio::null());
-        run(&mut cmd).map(drop)
+        run(&mut cmd)
+            .map(drop)
+            .map_err(|e| with_context(e, format!("initdb{}", self.as_whom())))
+    }
+
+    /// Says who runs the server programs, for error messages.
+    fn as_whom(&self) -> &'static str {
+        match self.run_as {
+            Some(_) => " (run as the `postgres` user, since this process is root)",
+            None => "",
+        }
     }
 
     fn start_server(&mut self) -> io::Result<()> {
@@ -332,7 +345,7 @@ impl TempPostgres {
             .process_group(0);
         let child = cmd
             .spawn()
-            .map_err(|e| with_context(e, format!("could not start {cmd:?}")))?;
+            .map_err(|e| with_context(e, format!("could not start{} {cmd:?}", self.as_whom())))?;
         let pid = child.id();
         let data = self.data_dir();
         let child = self.postgres.insert(child);
