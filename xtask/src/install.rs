@@ -12,7 +12,19 @@ pub(crate) fn ensure_all() -> Result {
     ensure_wasm_target()?;
     ensure_wasm_bindgen()?;
     ensure_node_tools()?;
+    ensure_postgres()?;
     Ok(())
+}
+
+/// PostgreSQL's server binaries (tests start throw-away clusters with them).
+pub(crate) fn ensure_postgres() -> Result {
+    let installed = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|dirs| dirs.flatten().any(|d| d.path().join("bin/initdb").exists()))
+        .unwrap_or(false);
+    if installed {
+        return Ok(());
+    }
+    apt_install(&["postgresql"])
 }
 
 /// `rustup target add wasm32-unknown-unknown` when the target is missing.
@@ -118,6 +130,6 @@ pub(crate) fn ensure_debian(needs: &[(&str, &str)]) -> Result {
     };
     apt(&["update", "-q"])?;
     let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
-    args.extend(missing);
+    args.extend(packages);
     apt(&args)
 }
