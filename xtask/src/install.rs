@@ -112,9 +112,14 @@ pub(crate) fn ensure_debian(needs: &[(&str, &str)]) -> Result {
     if missing.is_empty() {
         return Ok(());
     }
+    apt_install(&missing)
+}
+
+/// `apt-get update` and `apt-get install` of `packages` (through sudo when not root).
+pub(crate) fn apt_install(packages: &[&str]) -> Result {
     step(&format!(
         "installing Debian packages: {}",
-        missing.join(" ")
+        packages.join(" ")
     ));
     let sudo = query("id", &["-u"]).is_some_and(|u| u.trim() != "0");
     let apt = |args: &[&str]| -> Result {
@@ -130,6 +135,6 @@ pub(crate) fn ensure_debian(needs: &[(&str, &str)]) -> Result {
     };
     apt(&["update", "-q"])?;
     let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
-    args.extend(packages);
+    args.extend_from_slice(packages);
     apt(&args)
 }
