@@ -6,12 +6,14 @@
 //! shows where each lives.
 
 pub mod api;
+pub mod chain;
 pub mod config;
 pub mod error;
 pub mod handshaker;
 pub mod keys;
 pub mod metrics;
 pub mod store;
+pub mod worker;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,6 +59,15 @@ impl AppState {
         self.rng().fill_bytes(&mut out);
         out
     }
+}
+
+/// The repository root (the parent of the `relay` crate): where `web/` and the Node tools
+/// (`tools/node_modules`) are found in a development checkout.
+pub fn repo_root() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// The wall clock, in Unix milliseconds. The shell's only clock.

@@ -1,0 +1,176 @@
+//! The chain side of the handshaker: the registry contract's bindings and calldata
+//! (`registry`), a local anvil for the embedded default and tests (`anvil`), and `Chain`,
+//! the relay's client: send an anchoring transaction, find a record's anchoring event, read
+//! receipts and blocks.
+
+pub mod anvil;
+pub mod registry;
+
+use alloy::primitives::{Address, B256, FixedBytes};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::{Filter, TransactionReceipt, TransactionRequest};
+use alloy::sol_types::SolEvent as _;
+
+use registry::{Anchor, AnchoredRecord, MediBlockRegistry};
+
+/// Why a chain operation failed. Every variant is transient from the worker's point of view
+/// (it retries later) except [`ChainError::Reverted`].
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The node could not be reached or answered an error.
+    #[error("chain unavailable: {0}")]
+    Rpc(String),
+    /// The transaction reverted (e.g. an unknown template or a duplicate tid).
+    #[error("transaction reverted: {0}")]
+    Reverted(String),
+}
+
+/// The relay's view of the chain: a signing provider and the registry's address.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    provider: DynProvider,
+    registry: Address,
+    chain_id: u64,
+    confirmations: u64,
+}
+
+/// Where and how a record was anchored: the event, its transaction and block.
+#[derive(Debug, Clone)]
+pub struct Anchored {
+    /// The decoded `RecordAnchored` event.
+    pub record: AnchoredRecord,
+    /// The anchoring transaction.
+    pub tx_hash: [u8; 32],
+    /// Its block.
+    pub block_number: u64,
+    /// That block's hash.
+    pub block_hash: [u8; 32],
+    /// The event's index in the block.
+    pub log_index: u64,
+    /// Gas used by the anchoring transaction.
+    pub gas_used: u64,
+}
+
+fn rpc(e: impl std::fmt::Display) -> ChainError {
+    ChainError::Rpc(e.to_string())
+}
+
+impl Chain {
+    /// A client of the registry at `registry`, waiting for `confirmations` blocks.
+    pub async fn connect(
+        provider: DynProvider,
+        registry: Address,
+        confirmations: u64,
+    ) -> Result<Self, ChainError> {
+        let chain_id = provider.get_chain_id().await.map_err(rpc)?;
+        Ok(Self {
+            provider,
+            registry,
+            chain_id,
+            confirmations: confirmations.max(1),
+        })
+    }
+
+    /// EIP-155 chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The registry's address.
+    pub fn registry(&self) -> Address {
+        self.registry
+    }
+
+    /// The signing provider.
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    /// Whether the node answers.
+    pub async fn ping(&self) -> Result<u64, ChainError> {
+        self.provider.get_block_number().await.map_err(rpc)
+    }
+
+    /// Sends the anchoring transaction of `anchor`; returns its hash once the node took it.
+    /// A revert found while estimating gas (duplicate tid, unknown template) is `Reverted`.
+    pub async fn send_anchor(&self, anchor: &Anchor) -> Result<[u8; 32], ChainError> {
+        let tx = TransactionRequest::default()
+            .to(self.registry)
+            .input(anchor.calldata().into());
+        match self.provider.send_transaction(tx).await {
+            Ok(pending) => Ok(pending.tx_hash().0),
+            Err(e) => match e.as_error_resp() {
+                Some(resp) => Err(ChainError::Reverted(resp.message.to_string())),
+                None => Err(rpc(e)),
+            },
+        }
+    }
+
+    /// The receipt of `tx_hash` once it has the configured confirmations; `None` while it
+    /// is unknown, pending or not yet confirmed deeply enough.
+    pub async fn confirmed_receipt(
+        &self,
+        tx_hash: &[u8; 32],
+    ) -> Result<Option<TransactionReceipt>, ChainError> {
+        let Some(receipt) = self
+            .provider
+            .get_transaction_receipt(B256::from(*tx_hash))
+            .await
+            .map_err(rpc)?
+        else {
+            return Ok(None);
+        };
+        let Some(mined) = receipt.block_number else {
+            return Ok(None);
+        };
+        let head = self.provider.get_block_number().await.map_err(rpc)?;
+        Ok((head + 1 >= mined + self.confirmations).then_some(receipt))
+    }
+
+    /// The `RecordAnchored` event of `tid` in a confirmed receipt.
+    pub fn anchored_in(&self, receipt: &TransactionReceipt, tid: &[u8; 16]) -> Option<Anchored> {
+        let log = receipt.inner.logs().iter().find(|log| {
+            log.address() == self.registry
+                && MediBlockRegistry::RecordAnchored::decode_log_data(log.data())
+                    .is_ok_and(|e| e.tid.0 == *tid)
+        })?;
+        let event = MediBlockRegistry::RecordAnchored::decode_log_data(log.data()).ok()?;
+        Some(Anchored {
+            record: AnchoredRecord::from_event(&event)?,
+            tx_hash: receipt.transaction_hash.0,
+            block_number: receipt.block_number?,
+            block_hash: receipt.block_hash?.0,
+            log_index: log.log_index?,
+            gas_used: receipt.gas_used,
+        })
+    }
+
+    /// Finds the anchoring transaction of `tid` from the chain's logs (after a crash between
+    /// sending and recording the hash, or when the tid turns out to be anchored already).
+    pub async fn find_anchor(&self, tid: &[u8; 16]) -> Result<Option<[u8; 32]>, ChainError> {
+        let mut topic = [0u8; 32];
+        topic[..16].copy_from_slice(tid);
+        let filter = Filter::new()
+            .address(self.registry)
+            .event_signature(MediBlockRegistry::RecordAnchored::SIGNATURE_HASH)
+            .topic1(B256::from(topic))
+            .from_block(0u64);
+        let logs = self.provider.get_logs(&filter).await.map_err(rpc)?;
+        Ok(logs.first().and_then(|l| l.transaction_hash).map(|h| h.0))
+    }
+
+    /// The registry handle of a template, `None` when it is not registered.
+    pub async fn template_handle(
+        &self,
+        chain_id: [u8; 32],
+        version: u32,
+    ) -> Result<Option<u16>, ChainError> {
+        let registry = MediBlockRegistry::new(self.registry, self.provider.clone());
+        let handle = registry
+            .handleOf(FixedBytes(chain_id), version)
+            .call()
+            .await
+            .map_err(rpc)?;
+        Ok((handle != 0).then_some(handle))
+    }
+}

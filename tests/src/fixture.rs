@@ -1,0 +1,256 @@
+//! A deployed registry on a fresh anvil chain, with a relay, an enrolled wallet and a
+//! "vital signs" template whose three on-chain attributes are a heart rate, a temperature and
+//! a smoker flag — the shared starting point of the contract tests and gas measurements.
+
+use alloy::primitives::{Address, FixedBytes};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::TransactionReceipt;
+use mediblock_protocol::generator::BlockchainTransaction;
+use mediblock_protocol::ids::{Commitment, TxId};
+use mediblock_protocol::template::Template;
+
+use crate::anvil::{Anvil, AnvilError, AnvilOptions};
+use crate::registry::{self, Anchor, Cosignature, RegistryInstance, SendError};
+
+/// Dev account indices of the roles.
+const ADMIN: usize = 0;
+const RELAY: usize = 1;
+const WALLET: usize = 2;
+const STRANGER: usize = 3;
+
+/// The test template: three on-chain attributes (heart rate 20..=250 bpm, temperature
+/// 30.0..=45.0 °C as a scale-1 mantissa, smoker yes/no) and one free-text comment that
+/// never goes on chain.
+pub const VITAL_SIGNS: &str = r#"{
+  "id": "vital-signs",
+  "version": 1,
+  "title": "Vital signs",
+  "attributes": [
+    {"name": "heart_rate", "label": "Heart rate", "unit": "bpm", "required": true, "on_chain": true,
+     "kind": {"type": "integer", "scale": 0, "min": 20, "max": 250}},
+    {"name": "temperature", "label": "Temperature", "unit": "°C", "required": true, "on_chain": true,
+     "kind": {"type": "integer", "scale": 1, "min": 300, "max": 450}},
+    {"name": "smoker", "label": "Smoker", "required": true, "on_chain": true,
+     "kind": {"type": "boolean"}},
+    {"name": "comment", "label": "Comment", "kind": {"type": "text", "max_len": 500}}
+  ],
+  "roles": ["doctor", "nurse"]
+}"#;
+
+/// Why the fixture could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum FixtureError {
+    /// Anvil did not start.
+    #[error(transparent)]
+    Anvil(#[from] AnvilError),
+    /// A contract call failed.
+    #[error(transparent)]
+    Contract(#[from] alloy::contract::Error),
+    /// A transaction failed.
+    #[error(transparent)]
+    Send(#[from] SendError),
+    /// Waiting for a receipt failed.
+    #[error(transparent)]
+    Pending(#[from] alloy::providers::PendingTransactionError),
+    /// The template JSON is invalid.
+    #[error(transparent)]
+    Template(#[from] serde_json::Error),
+}
+
+/// A chain with a deployed and configured registry.
+#[derive(Debug)]
+pub struct Chain {
+    /// The node; dropping the fixture stops it.
+    pub anvil: Anvil,
+    /// The registry, called by the admin.
+    pub admin: RegistryInstance<DynProvider>,
+    /// The registry, called by the relay.
+    pub relay: RegistryInstance<DynProvider>,
+    /// The registry, called by the enrolled wallet.
+    pub wallet: RegistryInstance<DynProvider>,
+    /// The registry, called by an account with no role.
+    pub stranger: RegistryInstance<DynProvider>,
+    /// The vital-signs template.
+    pub template: Template,
+    /// Its handle.
+    pub handle: u16,
+    /// Gas used by the deployment transaction.
+    pub deploy_gas: u64,
+}
+
+impl Chain {
+    /// Starts anvil, deploys the registry, adds the relay, enrols the wallet and registers
+    /// the vital-signs template.
+    pub async fn start() -> Result<Self, FixtureError> {
+        Self::start_with(&AnvilOptions::default()).await
+    }
+
+    /// [`Chain::start`] on an anvil started with `options`.
+    pub async fn start_with(options: &AnvilOptions) -> Result<Self, FixtureError> {
+        let anvil = Anvil::start_with(options)?;
+        let provider = |i| registry::provider(anvil.url(), anvil.signer(i));
+        let admin_provider = provider(ADMIN);
+        let deploy = registry::MediBlockRegistry::deploy_builder(
+            admin_provider.clone(),
+            anvil.address(ADMIN),
+        );
+        let receipt = deploy.send().await?.get_receipt().await?;
+        let address = receipt
+            .contract_address
+            .ok_or_else(|| alloy::contract::Error::ContractNotDeployed)?;
+        let bind = |p: DynProvider| registry::MediBlockRegistry::new(address, p);
+        let admin = bind(admin_provider);
+        admin
+            .addRelay(anvil.address(RELAY))
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        admin
+            .enrollWallet(anvil.address(WALLET))
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        let template: Template = serde_json::from_str(VITAL_SIGNS)?;
+        let handle = register(&admin, &template, Address::ZERO).await?;
+        Ok(Self {
+            relay: bind(provider(RELAY)),
+            wallet: bind(provider(WALLET)),
+            stranger: bind(provider(STRANGER)),
+            admin,
+            template,
+            handle,
+            deploy_gas: receipt.gas_used,
+            anvil,
+        })
+    }
+
+    /// The registry's address.
+    pub fn address(&self) -> Address {
+        *self.admin.address()
+    }
+
+    /// The relay's address.
+    pub fn relay_address(&self) -> Address {
+        self.anvil.address(RELAY)
+    }
+
+    /// The wallet's address.
+    pub fn wallet_address(&self) -> Address {
+        self.anvil.address(WALLET)
+    }
+
+    /// The stranger's address.
+    pub fn stranger_address(&self) -> Address {
+        self.anvil.address(STRANGER)
+    }
+
+    /// A record of the vital-signs template with fresh ids and these on-chain values.
+    pub fn anchor(&self, seed: u64, values: &[i64]) -> Anchor {
+        let tc = BlockchainTransaction {
+            tid: TxId::from_bytes(seeded(seed, 0x7d)),
+            commitment: Commitment::from_bytes(seeded(seed, 0xc0)),
+            template: self.template.reference(),
+            values: values.to_vec(),
+        };
+        Anchor::new(&tc, self.handle)
+    }
+
+    /// The relay anchors `anchor` (OP_ANCHOR).
+    pub async fn relay_anchors(&self, anchor: &Anchor) -> Result<TransactionReceipt, SendError> {
+        registry::send_raw(self.relay.provider(), self.address(), anchor.calldata()).await
+    }
+
+    /// The relay anchors the checkpoint (size, root) (OP_CHECKPOINT).
+    pub async fn relay_checkpoints(
+        &self,
+        size: u64,
+        root: &[u8; 32],
+    ) -> Result<TransactionReceipt, SendError> {
+        registry::send_raw(
+            self.relay.provider(),
+            self.address(),
+            registry::checkpoint_calldata(size, root),
+        )
+        .await
+    }
+
+    /// The relay co-signs `anchor` for the wallet, valid until `deadline`.
+    pub fn cosign(&self, anchor: &Anchor, deadline: u64) -> Cosignature {
+        self.cosign_by(anchor, deadline, RELAY, self.wallet_address())
+    }
+
+    /// Dev account `signer` co-signs `anchor` for `submitter`.
+    pub fn cosign_by(
+        &self,
+        anchor: &Anchor,
+        deadline: u64,
+        signer: usize,
+        submitter: Address,
+    ) -> Cosignature {
+        let domain = registry::domain(self.anvil.chain_id(), self.address());
+        match anchor.cosign(&self.anvil.signer(signer), &domain, deadline, submitter) {
+            Ok(c) => c,
+            Err(e) => panic!("local signing cannot fail: {e}"),
+        }
+    }
+
+    /// The wallet anchors `anchor` with `cosignature` (OP_ANCHOR_COSIGNED).
+    pub async fn wallet_anchors(
+        &self,
+        anchor: &Anchor,
+        cosignature: &Cosignature,
+    ) -> Result<TransactionReceipt, SendError> {
+        registry::send_raw(
+            self.wallet.provider(),
+            self.address(),
+            anchor.cosigned_calldata(cosignature),
+        )
+        .await
+    }
+
+    /// Timestamp of the latest block.
+    pub async fn now(&self) -> Result<u64, FixtureError> {
+        let block = self
+            .admin
+            .provider()
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(SendError::from)?;
+        Ok(block.map(|b| b.header.timestamp).unwrap_or_default())
+    }
+}
+
+/// Registers `template` with the rules [`registry::rules_for`] derives; returns its handle.
+pub async fn register(
+    admin: &RegistryInstance<DynProvider>,
+    template: &Template,
+    validator: Address,
+) -> Result<u16, FixtureError> {
+    let id = FixedBytes(template.reference().id.chain_id());
+    let version = template.reference().version.get();
+    admin
+        .registerTemplate(
+            id,
+            version,
+            FixedBytes(template.hash()),
+            registry::rules_for(template),
+            validator,
+        )
+        .send()
+        .await?
+        .get_receipt()
+        .await?;
+    Ok(admin.handleOf(id, version).call().await?)
+}
+
+/// Deterministic "random-looking" bytes: every byte non-zero, like most bytes of real random ids.
+pub fn seeded<const N: usize>(seed: u64, salt: u8) -> [u8; N] {
+    let digest = mediblock_protocol::hash::keccak256(&[&seed.to_be_bytes()[..], &[salt]].concat());
+    let mut out = [0u8; N];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = digest[i % 32] | 1;
+    }
+    out
+}

@@ -1,0 +1,618 @@
+//! The registry contract against a real anvil chain: deployment, submitters, templates,
+//! per-record anchoring with on-chain rule checks, verdicts, events, and admin guards.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use alloy::primitives::{Address, FixedBytes};
+use alloy::providers::Provider;
+use alloy::sol_types::SolEvent;
+use mediblock_e2e::fixture::Chain;
+use mediblock_e2e::registry::{
+    self, AnchorPath, AnchoredRecord, MediBlockRegistry, RegistryError, Rule, SendError, Verdict,
+};
+use mediblock_protocol::template::Template;
+
+/// The registry error a failed raw transaction reverted with.
+fn revert_of<T: std::fmt::Debug>(result: Result<T, SendError>) -> RegistryError {
+    let err = result.expect_err("the transaction should revert");
+    err.registry_error()
+        .unwrap_or_else(|| panic!("not a registry revert: {err}"))
+}
+
+/// The registry error a failed contract call reverted with.
+fn call_revert_of<T: std::fmt::Debug>(result: Result<T, alloy::contract::Error>) -> RegistryError {
+    let err = result.expect_err("the call should revert");
+    registry::registry_error(&err).unwrap_or_else(|| panic!("not a registry revert: {err}"))
+}
+
+/// The single RecordAnchored event of a receipt.
+fn anchored(chain: &Chain, receipt: &alloy::rpc::types::TransactionReceipt) -> AnchoredRecord {
+    assert!(receipt.status(), "transaction failed");
+    let mut events = AnchoredRecord::from_receipt(receipt, chain.address());
+    assert_eq!(events.len(), 1, "exactly one RecordAnchored event");
+    events.remove(0)
+}
+
+#[tokio::test]
+async fn deploys_with_admin_relay_wallet_and_template() {
+    let chain = Chain::start().await.unwrap();
+    let r = &chain.admin;
+    assert_eq!(r.owner().call().await.unwrap(), chain.anvil.address(0));
+    assert_eq!(r.pendingOwner().call().await.unwrap(), Address::ZERO);
+    assert_eq!(
+        r.roleOf(chain.relay_address()).call().await.unwrap(),
+        registry::ROLE_RELAY
+    );
+    assert_eq!(
+        r.roleOf(chain.wallet_address()).call().await.unwrap(),
+        registry::ROLE_WALLET
+    );
+    assert_eq!(r.roleOf(chain.stranger_address()).call().await.unwrap(), 0);
+    assert_eq!(
+        r.relays().call().await.unwrap(),
+        vec![chain.relay_address()]
+    );
+    assert_eq!(r.templateCount().call().await.unwrap(), 1);
+    assert_eq!(chain.handle, 1);
+    assert_eq!(r.activeTemplates().call().await.unwrap(), vec![1u16]);
+
+    let info = r.templateInfo(chain.handle).call().await.unwrap();
+    let reference = chain.template.reference();
+    assert_eq!(info.id.0, reference.id.chain_id());
+    assert_eq!(info.version, 1);
+    assert_eq!(info.templateHash.0, chain.template.hash());
+    assert_eq!(info.validator, Address::ZERO);
+    assert!(info.active);
+    assert_eq!(info.attributes, 3);
+    // The rules come back exactly as published.
+    assert_eq!(
+        r.templateRules(chain.handle).call().await.unwrap(),
+        registry::rules_for(&chain.template)
+    );
+    assert!(
+        r.canAnchor(chain.relay_address(), chain.handle)
+            .call()
+            .await
+            .unwrap()
+    );
+    assert!(
+        !r.canAnchor(chain.wallet_address(), chain.handle)
+            .call()
+            .await
+            .unwrap()
+    );
+
+    // The deployed runtime code is the committed artifact's (immutables aside, which the
+    // artifact leaves zeroed): compare lengths, which immutables do not change.
+    let code = r.provider().get_code_at(chain.address()).await.unwrap();
+    let artifact = registry::MediBlockRegistry::DEPLOYED_BYTECODE.clone();
+    assert_eq!(code.len(), artifact.len());
+}
+
+#[tokio::test]
+async fn anchors_a_valid_record_and_logs_it() {
+    let chain = Chain::start().await.unwrap();
+    let anchor = chain.anchor(1, &[72, 368, 1]);
+    let receipt = chain.relay_anchors(&anchor).await.unwrap();
+    let event = anchored(&chain, &receipt);
+    assert_eq!(
+        event,
+        AnchoredRecord {
+            tid: anchor.tid,
+            commitment: anchor.commitment,
+            submitter: chain.relay_address(),
+            handle: chain.handle,
+            verdict: Verdict::Valid,
+            path: AnchorPath::Relay,
+        }
+    );
+    // The tid is the event's indexed topic, so a relay can find it with a log filter.
+    let log = &receipt.inner.logs()[0];
+    assert_eq!(
+        log.topics()[0],
+        MediBlockRegistry::RecordAnchored::SIGNATURE_HASH
+    );
+    assert_eq!(&log.topics()[1].0[..16], &anchor.tid);
+    assert_eq!(&log.topics()[1].0[16..], &[0u8; 16]);
+
+    let stored = chain
+        .admin
+        .recordOf(FixedBytes(anchor.tid))
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(stored.template, chain.handle);
+    assert_eq!(stored.verdict, 0);
+    assert_eq!(stored.path, 1);
+    assert_eq!(
+        stored.commitmentPrefix,
+        registry::commitment_prefix(&anchor.commitment)
+    );
+
+    // A tid never anchored reads as template 0.
+    let absent = chain
+        .admin
+        .recordOf(FixedBytes([9u8; 16]))
+        .call()
+        .await
+        .unwrap();
+    assert_eq!((absent.template, absent.verdict, absent.path), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn anchors_out_of_range_records_as_rejected_with_the_first_failing_attribute() {
+    let chain = Chain::start().await.unwrap();
+    // (values, expected verdict): bounds are inclusive; the first failing attribute wins.
+    let cases: &[(&[i64], Verdict)] = &[
+        (&[20, 300, 0], Verdict::Valid),
+        (&[250, 450, 1], Verdict::Valid),
+        (&[19, 368, 1], Verdict::Rejected { index: 0 }),
+        (&[251, 368, 1], Verdict::Rejected { index: 0 }),
+        (&[-72, 368, 1], Verdict::Rejected { index: 0 }),
+        (&[72, 299, 1], Verdict::Rejected { index: 1 }),
+        (&[72, 451, 1], Verdict::Rejected { index: 1 }),
+        (&[72, 368, 2], Verdict::Rejected { index: 2 }),
+        (&[72, 368, -1], Verdict::Rejected { index: 2 }),
+        (&[72, 368, 64], Verdict::Rejected { index: 2 }),
+        (
+            &[i64::MIN, i64::MAX, i64::MAX],
+            Verdict::Rejected { index: 0 },
+        ),
+        (&[72, i64::MIN, 5], Verdict::Rejected { index: 1 }),
+    ];
+    for (seed, (values, verdict)) in cases.iter().enumerate() {
+        let anchor = chain.anchor(seed as u64, values);
+        // The view gives the same verdict as the anchor records.
+        let view = chain
+            .admin
+            .verdictFor(chain.handle, values.to_vec())
+            .call()
+            .await
+            .unwrap();
+        assert_eq!(Verdict::from_byte(view), *verdict, "verdictFor {values:?}");
+        let receipt = chain.relay_anchors(&anchor).await.unwrap();
+        let event = anchored(&chain, &receipt);
+        assert_eq!(event.verdict, *verdict, "values {values:?}");
+        assert_eq!(event.tid, anchor.tid);
+        let stored = chain
+            .admin
+            .recordOf(FixedBytes(anchor.tid))
+            .call()
+            .await
+            .unwrap();
+        assert_eq!(Verdict::from_byte(stored.verdict), *verdict);
+    }
+}
+
+#[tokio::test]
+async fn refuses_unknown_and_inactive_templates() {
+    let chain = Chain::start().await.unwrap();
+    let mut anchor = chain.anchor(1, &[72, 368, 1]);
+    for handle in [0u16, 2, 65535] {
+        anchor.handle = handle;
+        match revert_of(chain.relay_anchors(&anchor).await) {
+            RegistryError::UnknownTemplate(e) => {
+                assert_eq!(e.handle, alloy::primitives::U256::from(handle))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    anchor.handle = chain.handle;
+
+    let receipt = chain
+        .admin
+        .setTemplateActive(chain.handle, false)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let status = receipt
+        .decoded_log::<MediBlockRegistry::TemplateStatusChanged>()
+        .unwrap();
+    assert_eq!((status.handle, status.active), (chain.handle, false));
+    assert!(
+        !chain
+            .admin
+            .canAnchor(chain.relay_address(), chain.handle)
+            .call()
+            .await
+            .unwrap()
+    );
+    assert!(
+        chain
+            .admin
+            .activeTemplates()
+            .call()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        revert_of(chain.relay_anchors(&anchor).await),
+        RegistryError::TemplateInactive(_)
+    ));
+    // Re-checking past verdicts still works on an inactive template.
+    assert_eq!(
+        chain
+            .admin
+            .verdictFor(chain.handle, vec![72, 368, 1])
+            .call()
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(matches!(
+        call_revert_of(
+            chain
+                .admin
+                .setTemplateActive(chain.handle, false)
+                .send()
+                .await
+        ),
+        RegistryError::TemplateStatusUnchanged(_)
+    ));
+
+    chain
+        .admin
+        .setTemplateActive(chain.handle, true)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let event = anchored(&chain, &chain.relay_anchors(&anchor).await.unwrap());
+    assert_eq!(event.verdict, Verdict::Valid);
+}
+
+#[tokio::test]
+async fn refuses_senders_that_are_not_relays() {
+    let chain = Chain::start().await.unwrap();
+    let anchor = chain.anchor(1, &[72, 368, 1]);
+    // A stranger and an enrolled wallet may not use the relay's operation.
+    for (provider, who) in [
+        (chain.stranger.provider(), chain.stranger_address()),
+        (chain.wallet.provider(), chain.wallet_address()),
+    ] {
+        let result = registry::send_raw(provider, chain.address(), anchor.calldata()).await;
+        match revert_of(result) {
+            RegistryError::Unauthorized(e) => assert_eq!(e.account, who),
+            other => panic!("unexpected {other:?}"),
+        }
+        let result = registry::send_raw(
+            provider,
+            chain.address(),
+            registry::checkpoint_calldata(1, &[1; 32]),
+        )
+        .await;
+        assert!(matches!(revert_of(result), RegistryError::Unauthorized(_)));
+    }
+
+    // A removed relay loses both operations at once.
+    let receipt = chain
+        .admin
+        .removeRelay(chain.relay_address())
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let removed = receipt
+        .decoded_log::<MediBlockRegistry::SubmitterRemoved>()
+        .unwrap();
+    assert_eq!(
+        (removed.account, removed.role),
+        (chain.relay_address(), registry::ROLE_RELAY)
+    );
+    assert!(matches!(
+        revert_of(chain.relay_anchors(&anchor).await),
+        RegistryError::Unauthorized(_)
+    ));
+    assert!(matches!(
+        revert_of(chain.relay_checkpoints(1, &[1; 32]).await),
+        RegistryError::Unauthorized(_)
+    ));
+    assert!(chain.admin.relays().call().await.unwrap().is_empty());
+
+    // Added back, it may anchor again (its grants are rebuilt for every active template).
+    chain
+        .admin
+        .addRelay(chain.relay_address())
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert_eq!(
+        anchored(&chain, &chain.relay_anchors(&anchor).await.unwrap()).verdict,
+        Verdict::Valid
+    );
+}
+
+#[tokio::test]
+async fn refuses_a_second_anchor_of_the_same_tid() {
+    let chain = Chain::start().await.unwrap();
+    let anchor = chain.anchor(1, &[72, 368, 1]);
+    chain.relay_anchors(&anchor).await.unwrap();
+    match revert_of(chain.relay_anchors(&anchor).await) {
+        RegistryError::AlreadyAnchored(e) => assert_eq!(e.tid.0, anchor.tid),
+        other => panic!("unexpected {other:?}"),
+    }
+    // Same tid, other content: still refused, whatever the verdict would be.
+    let mut other = chain.anchor(2, &[300, 1, 7]);
+    other.tid = anchor.tid;
+    assert!(matches!(
+        revert_of(chain.relay_anchors(&other).await),
+        RegistryError::AlreadyAnchored(_)
+    ));
+    // And through the wallet path.
+    let now = chain.now().await.unwrap();
+    let cosignature = chain.cosign(&other, now + 600);
+    assert!(matches!(
+        revert_of(chain.wallet_anchors(&other, &cosignature).await),
+        RegistryError::AlreadyAnchored(_)
+    ));
+    // The stored record is still the first one.
+    let stored = chain
+        .admin
+        .recordOf(FixedBytes(anchor.tid))
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.commitmentPrefix,
+        registry::commitment_prefix(&anchor.commitment)
+    );
+}
+
+#[tokio::test]
+async fn refuses_malformed_calldata() {
+    let chain = Chain::start().await.unwrap();
+    let anchor = chain.anchor(1, &[72, 368, 1]);
+    let good = anchor.calldata();
+    for bad in [
+        good[..good.len() - 1].to_vec(),
+        [&good[..], &[0u8; 8]].concat(),
+        good[..51].to_vec(),
+    ] {
+        let result =
+            registry::send_raw(chain.relay.provider(), chain.address(), bad.clone().into()).await;
+        match revert_of(result) {
+            RegistryError::BadLength(e) => {
+                assert_eq!(e.got, alloy::primitives::U256::from(bad.len()));
+                assert_eq!(e.expected, alloy::primitives::U256::from(51 + 24));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // A checkpoint of the wrong length, and an unknown first byte (which reaches the admin
+    // module, where no function matches).
+    let short = registry::checkpoint_calldata(5, &[1; 32]).slice(..40);
+    assert!(matches!(
+        revert_of(registry::send_raw(chain.relay.provider(), chain.address(), short).await),
+        RegistryError::BadLength(_)
+    ));
+    let unknown = registry::send_raw(
+        chain.relay.provider(),
+        chain.address(),
+        vec![0x04, 1, 2, 3, 4].into(),
+    )
+    .await;
+    assert!(unknown.is_err());
+    // Ether is refused.
+    let tx = alloy::rpc::types::TransactionRequest::default()
+        .to(chain.address())
+        .value(alloy::primitives::U256::from(1))
+        .input(good.into());
+    assert!(chain.relay.provider().send_transaction(tx).await.is_err());
+}
+
+#[tokio::test]
+async fn guards_every_admin_function() {
+    let chain = Chain::start().await.unwrap();
+    let s = &chain.stranger;
+    let who = chain.stranger_address();
+    let template: Template = serde_json::from_str(
+        &mediblock_e2e::fixture::VITAL_SIGNS.replace("\"version\": 1", "\"version\": 2"),
+    )
+    .unwrap();
+    let id = FixedBytes(template.reference().id.chain_id());
+    let rules = registry::rules_for(&template);
+    let not_owner =
+        |e: RegistryError| matches!(e, RegistryError::NotOwner(ref n) if n.caller == who);
+    assert!(not_owner(call_revert_of(s.addRelay(who).send().await)));
+    assert!(not_owner(call_revert_of(
+        s.removeRelay(chain.relay_address()).send().await
+    )));
+    assert!(not_owner(call_revert_of(s.enrollWallet(who).send().await)));
+    assert!(not_owner(call_revert_of(
+        s.removeWallet(chain.wallet_address()).send().await
+    )));
+    assert!(not_owner(call_revert_of(
+        s.registerTemplate(
+            id,
+            2,
+            FixedBytes(template.hash()),
+            rules.clone(),
+            Address::ZERO
+        )
+        .send()
+        .await
+    )));
+    assert!(not_owner(call_revert_of(
+        s.setTemplateActive(chain.handle, false).send().await
+    )));
+    assert!(not_owner(call_revert_of(
+        s.transferOwnership(who).send().await
+    )));
+    assert!(matches!(
+        call_revert_of(s.acceptOwnership().send().await),
+        RegistryError::NotPendingOwner(_)
+    ));
+    // Relays and wallets are not admins either.
+    assert!(matches!(
+        call_revert_of(chain.relay.addRelay(who).send().await),
+        RegistryError::NotOwner(_)
+    ));
+
+    // Input checks of the admin functions.
+    let a = &chain.admin;
+    assert!(matches!(
+        call_revert_of(a.addRelay(Address::ZERO).send().await),
+        RegistryError::ZeroAddress(_)
+    ));
+    assert!(matches!(
+        call_revert_of(a.addRelay(chain.wallet_address()).send().await),
+        RegistryError::AlreadySubmitter(_)
+    ));
+    assert!(matches!(
+        call_revert_of(a.removeWallet(chain.relay_address()).send().await),
+        RegistryError::Unauthorized(_)
+    ));
+    let reference = chain.template.reference();
+    let same = a.registerTemplate(
+        FixedBytes(reference.id.chain_id()),
+        1,
+        FixedBytes(chain.template.hash()),
+        registry::rules_for(&chain.template),
+        Address::ZERO,
+    );
+    assert!(matches!(
+        call_revert_of(same.send().await),
+        RegistryError::TemplateExists(_)
+    ));
+    let no_hash = a.registerTemplate(id, 2, FixedBytes::ZERO, rules.clone(), Address::ZERO);
+    assert!(matches!(
+        call_revert_of(no_hash.send().await),
+        RegistryError::InvalidTemplate(_)
+    ));
+    let not_a_contract = a.registerTemplate(id, 2, FixedBytes(template.hash()), rules.clone(), who);
+    assert!(matches!(
+        call_revert_of(not_a_contract.send().await),
+        RegistryError::InvalidTemplate(_)
+    ));
+    let inverted = a.registerTemplate(
+        id,
+        2,
+        FixedBytes(template.hash()),
+        vec![Rule::range(5, 4)],
+        Address::ZERO,
+    );
+    assert!(matches!(
+        call_revert_of(inverted.send().await),
+        RegistryError::InvalidRule(_)
+    ));
+    let empty_set = a.registerTemplate(
+        id,
+        2,
+        FixedBytes(template.hash()),
+        vec![Rule::set(0)],
+        Address::ZERO,
+    );
+    assert!(matches!(
+        call_revert_of(empty_set.send().await),
+        RegistryError::InvalidRule(_)
+    ));
+    let too_many = a.registerTemplate(
+        id,
+        2,
+        FixedBytes(template.hash()),
+        vec![Rule::any(); 17],
+        Address::ZERO,
+    );
+    assert!(matches!(
+        call_revert_of(too_many.send().await),
+        RegistryError::TooManyAttributes(_)
+    ));
+    assert!(matches!(
+        call_revert_of(a.setTemplateActive(7, true).send().await),
+        RegistryError::UnknownTemplate(_)
+    ));
+}
+
+#[tokio::test]
+async fn transfers_ownership_in_two_steps() {
+    let chain = Chain::start().await.unwrap();
+    let admin = chain.anvil.address(0);
+    let next = chain.stranger_address();
+    let receipt = chain
+        .admin
+        .transferOwnership(next)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let started = receipt
+        .decoded_log::<MediBlockRegistry::OwnershipTransferStarted>()
+        .unwrap();
+    assert_eq!((started.previousOwner, started.newOwner), (admin, next));
+    // Nothing changes until the new owner accepts; the old owner is still in charge.
+    assert_eq!(chain.admin.owner().call().await.unwrap(), admin);
+    assert_eq!(chain.admin.pendingOwner().call().await.unwrap(), next);
+    assert!(matches!(
+        call_revert_of(chain.stranger.enrollWallet(next).send().await),
+        RegistryError::NotOwner(_)
+    ));
+    assert!(matches!(
+        call_revert_of(chain.relay.acceptOwnership().send().await),
+        RegistryError::NotPendingOwner(_)
+    ));
+    let receipt = chain
+        .stranger
+        .acceptOwnership()
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let done = receipt
+        .decoded_log::<MediBlockRegistry::OwnershipTransferred>()
+        .unwrap();
+    assert_eq!((done.previousOwner, done.newOwner), (admin, next));
+    assert_eq!(chain.admin.owner().call().await.unwrap(), next);
+    assert_eq!(
+        chain.admin.pendingOwner().call().await.unwrap(),
+        Address::ZERO
+    );
+    assert!(matches!(
+        call_revert_of(chain.admin.enrollWallet(admin).send().await),
+        RegistryError::NotOwner(_)
+    ));
+    chain
+        .stranger
+        .enrollWallet(admin)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert_eq!(
+        chain.admin.roleOf(admin).call().await.unwrap(),
+        registry::ROLE_WALLET
+    );
+}
+
+#[tokio::test]
+async fn the_admin_module_refuses_direct_calls() {
+    let chain = Chain::start().await.unwrap();
+    // The module is the only contract the registry created: nonce 1 of the registry.
+    let module = chain.address().create(1);
+    let code = chain.admin.provider().get_code_at(module).await.unwrap();
+    assert!(!code.is_empty(), "module deployed by the constructor");
+    let direct = MediBlockRegistry::new(module, chain.admin.provider().clone());
+    assert!(matches!(
+        call_revert_of(direct.addRelay(chain.stranger_address()).send().await),
+        RegistryError::NotDelegated(_)
+    ));
+    assert!(matches!(
+        call_revert_of(direct.acceptOwnership().send().await),
+        RegistryError::NotDelegated(_)
+    ));
+}
