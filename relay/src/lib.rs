@@ -45,6 +45,10 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Submission state changes, for the server-sent-events streams.
     pub events: tokio::sync::broadcast::Sender<api::events::StateChange>,
+    /// The chain, when the relay anchors (tests of the HTTP layer alone run without one).
+    pub chain: Option<chain::Chain>,
+    /// Wakes the anchoring worker when a submission is accepted.
+    pub wake_worker: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {

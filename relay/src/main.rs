@@ -57,6 +57,8 @@ async fn serve(args: Settings) -> Result<(), String> {
         keys: Arc::new(keys),
         web_dir: args.web_dir,
         metrics: Default::default(),
+        chain: None,
+        wake_worker: Default::default(),
         events: tokio::sync::broadcast::channel(1024).0,
         session_ttl_ms: args.session_minutes.saturating_mul(60_000),
     };

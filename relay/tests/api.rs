@@ -69,6 +69,8 @@ impl Harness {
             keys: Arc::new(keys),
             web_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../web").into(),
             metrics: Default::default(),
+            chain: None,
+            wake_worker: Default::default(),
             events: events.clone(),
             session_ttl_ms: 60_000,
         };

@@ -147,6 +147,7 @@ pub async fn submit(
     let (leaf_index, state_now) = match accepted {
         Accepted::New { leaf_index } => {
             state.metrics.submission(SubmitOutcome::Accepted);
+            state.wake_worker.notify_one();
             tracing::info!(tid = %new.tid, leaf_index, "submission accepted");
             (leaf_index, SubState::Queued)
         }

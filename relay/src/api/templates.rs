@@ -59,6 +59,33 @@ pub async fn publish(
 ) -> Result<(StatusCode, Json<TemplateCheck>), ApiError> {
     caller.require(&[Role::Admin])?;
     let template: Template = json_body(body)?;
+    let reference = template.reference();
+    if state
+        .store
+        .template(&reference.id, reference.version)
+        .await
+        .map_err(ApiError::internal)?
+        .is_some()
+    {
+        return Err(ApiError::client(
+            StatusCode::CONFLICT,
+            "template_exists",
+            format!("{reference} is already published; publish a new version"),
+        ));
+    }
+    // Register on chain first (idempotent), so a stored template is always anchored.
+    if let Some(chain) = &state.chain {
+        crate::chain::setup::register_template(chain.provider(), chain.registry(), &template)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, template = %reference, "template registration failed");
+                ApiError::client(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "chain_unavailable",
+                    "the template could not be registered on chain; try again",
+                )
+            })?;
+    }
     match state.store.insert_template(&template, now()).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {

@@ -5,6 +5,7 @@
 
 pub mod anvil;
 pub mod registry;
+pub mod setup;
 
 use alloy::primitives::{Address, B256, FixedBytes};
 use alloy::providers::{DynProvider, Provider};

@@ -152,6 +152,8 @@ pub struct Submission {
     pub detail: Option<String>,
     /// How many times a worker claimed it.
     pub attempts: u64,
+    /// When it was accepted.
+    pub created_at: UnixMillis,
 }
 
 fn to_i64(v: u64) -> i64 {
@@ -191,6 +193,10 @@ fn submission_from_row(row: &sqlx::any::AnyRow) -> Result<Submission> {
             .transpose()?,
         detail: row.try_get("detail")?,
         attempts: to_u64(row.try_get("attempts")?, "submissions.attempts")?,
+        created_at: UnixMillis(to_u64(
+            row.try_get("created_at")?,
+            "submissions.created_at",
+        )?),
     })
 }
 

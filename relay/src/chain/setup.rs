@@ -1,0 +1,88 @@
+//! Bringing a chain up for the relay: deploy the registry (once), make the relay a
+//! submitter, and register templates with their on-chain rules. Every step first checks
+//! whether it was already done, so running it again after a restart changes nothing.
+
+use alloy::primitives::{Address, FixedBytes};
+use alloy::providers::{DynProvider, Provider};
+use mediblock_protocol::template::Template;
+
+use super::ChainError;
+use super::registry::{self, MediBlockRegistry, ROLE_RELAY};
+
+fn rpc(e: impl std::fmt::Display) -> ChainError {
+    ChainError::Rpc(e.to_string())
+}
+
+/// Deploys a registry owned by `admin` (the provider's signer); returns its address.
+pub async fn deploy_registry(
+    provider: &DynProvider,
+    admin: Address,
+) -> Result<Address, ChainError> {
+    let receipt = MediBlockRegistry::deploy_builder(provider.clone(), admin)
+        .send()
+        .await
+        .map_err(rpc)?
+        .get_receipt()
+        .await
+        .map_err(rpc)?;
+    receipt
+        .contract_address
+        .ok_or_else(|| ChainError::Reverted("registry deployment created no contract".into()))
+}
+
+/// Whether a contract is deployed at `address` (a reset dev chain has none).
+pub async fn has_code(provider: &DynProvider, address: Address) -> Result<bool, ChainError> {
+    Ok(!provider.get_code_at(address).await.map_err(rpc)?.is_empty())
+}
+
+/// Makes `relay` a submitter of the registry unless it already is (needs the owner's key).
+pub async fn ensure_relay(
+    provider: &DynProvider,
+    registry: Address,
+    relay: Address,
+) -> Result<(), ChainError> {
+    let contract = MediBlockRegistry::new(registry, provider.clone());
+    let role = contract.roleOf(relay).call().await.map_err(rpc)?;
+    if role == ROLE_RELAY {
+        return Ok(());
+    }
+    contract
+        .addRelay(relay)
+        .send()
+        .await
+        .map_err(rpc)?
+        .get_receipt()
+        .await
+        .map_err(rpc)?;
+    Ok(())
+}
+
+/// Registers `template` with its range rules unless it is registered; returns its handle.
+pub async fn register_template(
+    provider: &DynProvider,
+    registry: Address,
+    template: &Template,
+) -> Result<u16, ChainError> {
+    let contract = MediBlockRegistry::new(registry, provider.clone());
+    let id = FixedBytes(template.reference().id.chain_id());
+    let version = template.reference().version.get();
+    let handle = contract.handleOf(id, version).call().await.map_err(rpc)?;
+    if handle != 0 {
+        return Ok(handle);
+    }
+    contract
+        .registerTemplate(
+            id,
+            version,
+            FixedBytes(template.hash()),
+            registry::rules_for(template),
+            Address::ZERO,
+        )
+        .send()
+        .await
+        .map_err(rpc)?
+        .get_receipt()
+        .await
+        .map_err(rpc)?;
+    contract.handleOf(id, version).call().await.map_err(rpc)
+}

@@ -1,0 +1,266 @@
+//! The anchoring worker (the paper's transaction validator, TV): takes queued submissions,
+//! anchors each on chain, waits for the chain's verdict, and stores the validated
+//! transaction — exactly once, across relay crashes, RPC outages and several relays.
+//!
+//! Why exactly once: the registry refuses a second anchor of a tid, so a record is anchored
+//! at most once whatever the relay does; before sending, the worker looks for an existing
+//! anchoring event of the tid (a crash may have happened after sending), and it records the
+//! transaction hash before waiting. Completion writes the record and the queue state in one
+//! database transaction that only succeeds if the submission was still open.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mediblock_protocol::encoding::Canonical as _;
+use mediblock_protocol::envelope::Envelope;
+use mediblock_protocol::generator::BlockchainTransaction;
+use mediblock_protocol::ids::{ChainHash, EthAddress, TemplateRef, TemplateVersion};
+use mediblock_protocol::record::SignedInitialTransaction;
+use mediblock_protocol::validated::{Ack, ValidatedTransaction, Verdict};
+use tokio::sync::Notify;
+
+use crate::AppState;
+use crate::api::events::StateChange;
+use crate::chain::registry::{Anchor, Verdict as ChainVerdict};
+use crate::chain::{Chain, ChainError};
+use crate::now;
+use crate::store::submissions::{Outcome, Submission};
+
+/// How long a claimed submission stays leased to this worker.
+const LEASE: Duration = Duration::from_secs(60);
+/// How long the worker waits for new work or a receipt before looking again.
+const IDLE: Duration = Duration::from_millis(250);
+
+/// The worker's handle: `notify` wakes it when a submission was accepted.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    state: AppState,
+    chain: Chain,
+    owner: String,
+    /// Wakes the worker.
+    pub notify: Arc<Notify>,
+}
+
+/// What happened to one claimed submission.
+#[derive(Debug)]
+enum Step {
+    /// Stored or rejected: done.
+    Done,
+    /// Sent or waiting for confirmations: look again soon.
+    Waiting,
+}
+
+impl Worker {
+    /// A worker for `state` on `chain`; `owner` names it in leases.
+    pub fn new(state: AppState, chain: Chain, owner: String) -> Self {
+        Self {
+            state,
+            chain,
+            owner,
+            notify: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Runs forever: claim, anchor, complete.
+    pub async fn run(self) {
+        loop {
+            match self.tick().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "anchoring worker"),
+            }
+            let _ = tokio::time::timeout(IDLE, self.notify.notified()).await;
+        }
+    }
+
+    /// Claims and advances one submission; `Ok(true)` when one was finished.
+    pub async fn tick(&self) -> Result<bool, String> {
+        let t = now();
+        let lease_until = mediblock_protocol::ids::UnixMillis(t.0 + LEASE.as_millis() as u64);
+        let Some(sub) = self
+            .state
+            .store
+            .claim(&self.owner, t, lease_until)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(false);
+        };
+        match self.advance(&sub).await {
+            Ok(Step::Done) => Ok(true),
+            Ok(Step::Waiting) => {
+                self.release(&sub, "waiting for confirmations").await;
+                Ok(false)
+            }
+            Err(e) => {
+                self.release(&sub, &e).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn release(&self, sub: &Submission, detail: &str) {
+        if let Err(e) = self.state.store.release(&sub.tid, detail, now()).await {
+            tracing::warn!(error = %e, tid = %sub.tid, "cannot release a lease");
+        }
+    }
+
+    async fn advance(&self, sub: &Submission) -> Result<Step, String> {
+        let tid = *sub.tid.as_bytes();
+        let tx_hash = match sub.tx_hash {
+            Some(hash) => Some(hash),
+            None => self
+                .chain
+                .find_anchor(&tid)
+                .await
+                .map_err(|e| e.to_string())?,
+        };
+        let tx_hash = match tx_hash {
+            Some(hash) => hash,
+            None => {
+                let anchor = self.anchor_of(sub).await?;
+                match self.chain.send_anchor(&anchor).await {
+                    Ok(hash) => hash,
+                    Err(ChainError::Reverted(why)) => {
+                        // Perhaps another relay anchored it meanwhile; otherwise retry later.
+                        match self
+                            .chain
+                            .find_anchor(&tid)
+                            .await
+                            .map_err(|e| e.to_string())?
+                        {
+                            Some(hash) => hash,
+                            None => return Err(format!("anchoring reverted: {why}")),
+                        }
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        };
+        if sub.tx_hash != Some(tx_hash) {
+            self.state
+                .store
+                .mark_sent(&sub.tid, &tx_hash, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = self.state.events.send(StateChange { tid: sub.tid });
+        }
+        let Some(receipt) = self
+            .chain
+            .confirmed_receipt(&tx_hash)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(Step::Waiting);
+        };
+        let anchored = self
+            .chain
+            .anchored_in(&receipt, &tid)
+            .ok_or("the anchoring transaction has no event for this record")?;
+        if anchored.record.commitment != *sub.commitment.as_bytes() {
+            return Err("the chain holds another commitment for this transaction id".into());
+        }
+        self.complete(sub, &anchored).await?;
+        Ok(Step::Done)
+    }
+
+    /// The registry calldata of a submission: its commitment, template handle and values.
+    async fn anchor_of(&self, sub: &Submission) -> Result<Anchor, String> {
+        let template = TemplateRef {
+            id: sub.template_id.parse().map_err(|e| format!("{e}"))?,
+            version: TemplateVersion::new(sub.version).map_err(|e| format!("{e}"))?,
+        };
+        let handle = self
+            .chain
+            .template_handle(template.id.chain_id(), sub.version)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("template {template} is not registered on chain"))?;
+        let tc = BlockchainTransaction {
+            tid: sub.tid,
+            commitment: sub.commitment,
+            template,
+            values: sub.chain_values.clone(),
+        };
+        Ok(Anchor::new(&tc, handle))
+    }
+
+    async fn complete(
+        &self,
+        sub: &Submission,
+        anchored: &crate::chain::Anchored,
+    ) -> Result<(), String> {
+        let keys = &self.state.keys;
+        let envelope = Envelope::from_canonical_bytes(&sub.sealed_ti).map_err(|e| e.to_string())?;
+        let plain = envelope
+            .open(&keys.at_rest, sub.tid.as_bytes())
+            .map_err(|e| format!("sealed TI does not open: {e}"))?;
+        let signed =
+            SignedInitialTransaction::from_canonical_bytes(&plain).map_err(|e| e.to_string())?;
+        let verdict = match anchored.record.verdict {
+            ChainVerdict::Valid => Verdict::Valid,
+            ChainVerdict::Rejected { index } => Verdict::Rejected {
+                attribute_index: u16::from(index),
+            },
+            ChainVerdict::RejectedByValidator => Verdict::Rejected {
+                attribute_index: u16::MAX,
+            },
+        };
+        let validated = ValidatedTransaction {
+            signed,
+            ack: Ack {
+                verdict,
+                chain_id: self.chain.chain_id(),
+                contract: EthAddress::from_bytes(self.chain.registry().0.0),
+                tx_hash: ChainHash::from_bytes(anchored.tx_hash),
+                block_number: anchored.block_number,
+                block_hash: ChainHash::from_bytes(anchored.block_hash),
+                log_index: anchored.log_index,
+                batch: None,
+            },
+        };
+        let sealed = validated
+            .seal_at_rest(&keys.at_rest, &mut self.state.rng())
+            .map_err(|e| e.to_string())?
+            .to_canonical_bytes();
+        let outcome = match verdict {
+            Verdict::Valid => Outcome::Stored,
+            Verdict::Rejected { attribute_index } => Outcome::Rejected {
+                reasons: serde_json::json!({
+                    "verdict": "rejected_by_chain",
+                    "attribute_index": attribute_index,
+                })
+                .to_string(),
+            },
+        };
+        let t = now();
+        let finished = self
+            .state
+            .store
+            .complete(
+                sub,
+                &outcome,
+                &anchored.tx_hash,
+                anchored.block_number,
+                &keys.at_rest.id(),
+                &sealed,
+                t,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if finished {
+            self.state.metrics.anchored(
+                verdict.is_valid(),
+                anchored.gas_used,
+                t.0.saturating_sub(sub_created_at(sub)),
+            );
+            tracing::info!(tid = %sub.tid, block = anchored.block_number, valid = verdict.is_valid(), "record anchored and stored");
+            let _ = self.state.events.send(StateChange { tid: sub.tid });
+        }
+        Ok(())
+    }
+}
+
+fn sub_created_at(sub: &Submission) -> u64 {
+    sub.created_at.0
+}

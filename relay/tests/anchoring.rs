@@ -1,0 +1,343 @@
+//! The whole per-record path on a real anvil chain, on SQLite and on PostgreSQL: a nurse
+//! submits, the worker anchors, the record is stored with a correct ACK; a record the relay
+//! accepts but the chain's rules refuse ends in the rejected audit with the chain's verdict;
+//! records queued while no worker runs are each stored exactly once when one starts.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/postgres.rs"]
+mod postgres;
+
+use std::sync::Arc;
+
+use alloy::primitives::{Address, FixedBytes};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use mediblock_protocol::auth::sign_in_message;
+use mediblock_protocol::ids::{
+    AttrName, PatientId, Role, Salt, TemplateRef, TemplateVersion, TxId, UnixMillis, UserId,
+};
+use mediblock_protocol::keys::Keypair;
+use mediblock_protocol::record::InitialTransaction;
+use mediblock_protocol::template::Template;
+use mediblock_protocol::value::{Attributes, Value};
+use mediblock_relay::chain::anvil::Anvil;
+use mediblock_relay::chain::registry::{self, MediBlockRegistry, Rule};
+use mediblock_relay::chain::{Chain, setup};
+use mediblock_relay::keys::RelayKeys;
+use mediblock_relay::store::Store;
+use mediblock_relay::store::users::User;
+use mediblock_relay::worker::Worker;
+use mediblock_relay::{AppState, app};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use serde_json::{Value as Json, json};
+use tower::ServiceExt as _;
+
+const TEMPLATES: &str = include_str!("../../protocol/testdata/templates.json");
+
+struct Relay {
+    app: Router,
+    state: AppState,
+    nurse: Keypair,
+    token: String,
+    relay_keys: Keypair,
+    rng: ChaCha20Rng,
+    _anvil: Anvil,
+}
+
+async fn call(app: &Router, req: Request<Body>) -> (StatusCode, Json) {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Json::Null))
+}
+
+fn post(path: &str, token: Option<&str>, body: String) -> Request<Body> {
+    let mut r = Request::post(path).header("content-type", "application/json");
+    if let Some(t) = token {
+        r = r.header("authorization", format!("Bearer {t}"));
+    }
+    r.body(Body::from(body)).unwrap()
+}
+
+/// A relay on `database_url` and a fresh anvil with a deployed registry. The vital-signs
+/// template is registered on chain with a *stricter* heart-rate rule (20..=100) than the
+/// relay's (20..=250), so a heart rate of 150 passes the relay and fails the chain.
+async fn relay(database_url: &str) -> Relay {
+    let anvil = Anvil::start().unwrap();
+    let provider = registry::provider(anvil.url(), anvil.signer(0));
+    let registry_address = setup::deploy_registry(&provider, anvil.address(0))
+        .await
+        .unwrap();
+    setup::ensure_relay(&provider, registry_address, anvil.address(0))
+        .await
+        .unwrap();
+    let file: Json = serde_json::from_str(TEMPLATES).unwrap();
+    let template: Template = serde_json::from_value(file["template"].clone()).unwrap();
+    MediBlockRegistry::new(registry_address, provider.clone())
+        .registerTemplate(
+            FixedBytes(template.reference().id.chain_id()),
+            1,
+            FixedBytes(template.hash()),
+            vec![
+                Rule::range(20, 100),
+                Rule::range(50, 260),
+                Rule::range(300, 450),
+            ],
+            Address::ZERO,
+        )
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let chain = Chain::connect(provider, registry_address, 1).await.unwrap();
+
+    let store = Store::open(database_url).await.unwrap();
+    store
+        .insert_template(&template, UnixMillis(1))
+        .await
+        .unwrap();
+    let mut rng = ChaCha20Rng::from_seed([21; 32]);
+    let nurse = Keypair::generate(&mut rng);
+    store
+        .insert_user(&User {
+            uid: UserId::new("nurse.bo").unwrap(),
+            role: Role::Nurse,
+            keys: nurse.public(),
+            eth_address: None,
+            enrolled_at: UnixMillis(1),
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+    let relay_keys = Keypair::from_seeds(&[1; 64]);
+    let keys = RelayKeys::new(
+        Keypair::from_seeds(&[1; 64]),
+        &Keypair::from_seeds(&[2; 64]),
+    )
+    .unwrap();
+    let state = AppState {
+        store,
+        keys: Arc::new(keys),
+        web_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../web").into(),
+        metrics: Default::default(),
+        chain: Some(chain),
+        wake_worker: Default::default(),
+        events: tokio::sync::broadcast::channel(1024).0,
+        session_ttl_ms: 60_000,
+    };
+    let app = app(state.clone());
+    let (_, ch) = call(
+        &app,
+        post(
+            "/api/v1/auth/challenge",
+            None,
+            json!({"uid": "nurse.bo"}).to_string(),
+        ),
+    )
+    .await;
+    let nonce: [u8; 32] = hex::decode(ch["challenge"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let sig = nurse.sign(&sign_in_message(&nonce, &UserId::new("nurse.bo").unwrap()));
+    let body =
+        json!({"uid": "nurse.bo", "challenge": ch["challenge"], "signature": hex::encode(sig)});
+    let (_, session) = call(&app, post("/api/v1/auth/session", None, body.to_string())).await;
+    Relay {
+        app,
+        state,
+        nurse,
+        token: session["token"].as_str().unwrap().to_owned(),
+        relay_keys,
+        rng,
+        _anvil: anvil,
+    }
+}
+
+impl Relay {
+    async fn submit(&mut self, heart_rate: i64) -> (TxId, PatientId) {
+        let name = |s: &str| AttrName::new(s).unwrap();
+        let attributes: Attributes = [
+            (name("heart_rate"), Value::Integer(heart_rate)),
+            (name("systolic"), Value::Integer(120)),
+            (name("temperature"), Value::Integer(368)),
+            (name("notes"), Value::Text("Resting, no distress.".into())),
+        ]
+        .into_iter()
+        .collect();
+        let ti = InitialTransaction {
+            tid: TxId::random(&mut self.rng),
+            uid: UserId::new("nurse.bo").unwrap(),
+            pid: PatientId::random(&mut self.rng),
+            template: TemplateRef {
+                id: "vital-signs".parse().unwrap(),
+                version: TemplateVersion::new(1).unwrap(),
+            },
+            attributes,
+            created_at: UnixMillis(5),
+            salt: Salt::random(&mut self.rng),
+            prev: None,
+        };
+        let (tid, pid) = (ti.tid, ti.pid);
+        let sealed = ti
+            .sign(&self.nurse)
+            .seal(&self.nurse, &self.relay_keys.public(), &mut self.rng)
+            .unwrap();
+        let (status, body) = call(
+            &self.app,
+            post(
+                "/api/v1/submissions",
+                Some(&self.token),
+                serde_json::to_string(&sealed).unwrap(),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        (tid, pid)
+    }
+
+    /// Follows the submission's event stream to its final state (event-driven, no sleeps).
+    async fn final_state(&self, tid: &TxId) -> Json {
+        let res = self
+            .app
+            .clone()
+            .oneshot(
+                Request::get(format!("/api/v1/submissions/{tid}/events"))
+                    .header("authorization", format!("Bearer {}", self.token))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        let last = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .next_back()
+            .unwrap();
+        serde_json::from_str(last).unwrap()
+    }
+
+    fn worker(&self, name: &str) -> Worker {
+        Worker::new(
+            self.state.clone(),
+            self.state.chain.clone().unwrap(),
+            name.into(),
+        )
+    }
+}
+
+async fn full_path(database_url: &str) {
+    let mut r = relay(database_url).await;
+    tokio::spawn(r.worker("w1").run());
+
+    // A valid record: anchored, stored, with an ACK that matches the chain.
+    let (tid, pid) = r.submit(72).await;
+    let done = r.final_state(&tid).await;
+    assert_eq!(done["state"], "stored", "{done}");
+    let (status, records) = call(
+        &r.app,
+        Request::get(format!("/api/v1/patients/{pid}/records"))
+            .header("authorization", format!("Bearer {}", r.token))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let ack = &records[0]["validated"]["ack"];
+    assert_eq!(ack["verdict"]["verdict"], "valid");
+    assert_eq!(ack["chain_id"], 31337);
+    assert_eq!(ack["block_number"], done["block_number"]);
+    assert_eq!(ack["tx_hash"], done["tx_hash"]);
+    let chain = r.state.chain.as_ref().unwrap();
+    let tx: [u8; 32] = hex::decode(ack["tx_hash"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let receipt = chain
+        .confirmed_receipt(&tx)
+        .await
+        .unwrap()
+        .expect("confirmed");
+    assert!(receipt.status());
+    assert_eq!(
+        ack["block_hash"].as_str().unwrap(),
+        hex::encode(receipt.block_hash.unwrap().0)
+    );
+    let anchored = chain.anchored_in(&receipt, tid.as_bytes()).unwrap();
+    assert_eq!(
+        hex::encode(anchored.record.commitment),
+        records[0]["commitment"].as_str().unwrap()
+    );
+
+    // Passes the relay (≤ 250) but not the chain (≤ 100): anchored as rejected at attribute 0.
+    let (tid, pid) = r.submit(150).await;
+    let done = r.final_state(&tid).await;
+    assert_eq!(done["state"], "rejected", "{done}");
+    assert_eq!(done["detail"]["attribute_index"], 0);
+    let audit = r.state.store.rejected_records(10).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].tid, tid);
+    assert_eq!(audit[0].source.as_deref(), Some("chain"));
+    assert!(
+        r.state
+            .store
+            .records_of_patient(&pid)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_path_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("mediblock-anchor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    full_path(&format!("sqlite://{}", dir.join("a.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_path_on_postgres() {
+    full_path(&postgres::shared().fresh_database().unwrap()).await;
+}
+
+/// Records accepted while no worker runs (a relay that stopped after answering 202) are each
+/// stored exactly once when workers start — two of them, racing, as after a restart with two
+/// relays on one PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_records_are_stored_exactly_once_after_a_restart() {
+    let mut r = relay(&postgres::shared().fresh_database().unwrap()).await;
+    let mut tids = Vec::new();
+    for hr in [60, 61, 62, 63, 64] {
+        tids.push(r.submit(hr).await.0);
+    }
+    assert_eq!(r.state.store.queue_depth().await.unwrap(), 5);
+    tokio::spawn(r.worker("after-restart-a").run());
+    tokio::spawn(r.worker("after-restart-b").run());
+    for tid in &tids {
+        assert_eq!(r.final_state(tid).await["state"], "stored");
+    }
+    assert_eq!(r.state.store.queue_depth().await.unwrap(), 0);
+    // Exactly one anchoring event per record on chain.
+    let chain = r.state.chain.as_ref().unwrap();
+    for tid in &tids {
+        let hash = chain
+            .find_anchor(tid.as_bytes())
+            .await
+            .unwrap()
+            .expect("anchored");
+        let receipt = chain.confirmed_receipt(&hash).await.unwrap().unwrap();
+        assert!(chain.anchored_in(&receipt, tid.as_bytes()).is_some());
+    }
+    let leaves = r.state.store.log_leaves().await.unwrap();
+    assert_eq!(leaves.len(), 5);
+}
