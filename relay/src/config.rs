@@ -54,6 +54,18 @@ pub struct ServeArgs {
     /// Lifetime of a sign-in session, in minutes [default: 480].
     #[arg(long, env = "MEDIBLOCK_SESSION_MINUTES")]
     pub session_minutes: Option<u64>,
+    /// Ethereum JSON-RPC URL; without it the relay starts a local anvil (embedded default).
+    #[arg(long, env = "MEDIBLOCK_RPC_URL")]
+    pub rpc_url: Option<String>,
+    /// Address of the deployed registry (required with --rpc-url).
+    #[arg(long, env = "MEDIBLOCK_REGISTRY")]
+    pub registry: Option<String>,
+    /// File holding the relay's Ethereum private key as hex (required with --rpc-url).
+    #[arg(long, env = "MEDIBLOCK_ETH_KEY_FILE")]
+    pub eth_key_file: Option<PathBuf>,
+    /// Blocks to wait after inclusion before a record counts as anchored [default: 1].
+    #[arg(long, env = "MEDIBLOCK_CONFIRMATIONS")]
+    pub confirmations: Option<u64>,
 }
 
 /// The config file's shape. Unknown keys are errors.
@@ -74,6 +86,14 @@ pub struct FileConfig {
     pub store_key_file: Option<PathBuf>,
     /// `session_minutes`.
     pub session_minutes: Option<u64>,
+    /// `rpc_url`.
+    pub rpc_url: Option<String>,
+    /// `registry`.
+    pub registry: Option<String>,
+    /// `eth_key_file`.
+    pub eth_key_file: Option<PathBuf>,
+    /// `confirmations`.
+    pub confirmations: Option<u64>,
 }
 
 /// Resolved settings of `mediblock serve`.
@@ -93,6 +113,29 @@ pub struct Settings {
     pub store_key_file: PathBuf,
     /// Session lifetime in minutes.
     pub session_minutes: u64,
+    /// Where the chain is.
+    pub chain: ChainSettings,
+}
+
+/// Which chain the relay anchors on.
+#[derive(Debug, Clone)]
+pub enum ChainSettings {
+    /// Start a local anvil with its state in the data folder, deploy the registry once.
+    Embedded {
+        /// Blocks to wait for.
+        confirmations: u64,
+    },
+    /// A configured JSON-RPC endpoint with a deployed registry.
+    Remote {
+        /// JSON-RPC URL.
+        rpc_url: alloy::transports::http::reqwest::Url,
+        /// Registry address.
+        registry: alloy::primitives::Address,
+        /// File of the relay's Ethereum key (never logged).
+        eth_key_file: PathBuf,
+        /// Blocks to wait for.
+        confirmations: u64,
+    },
 }
 
 /// Reads and parses a config file; errors name the file and the offending key.
@@ -131,7 +174,28 @@ impl ServeArgs {
         if session_minutes == 0 {
             return Err("session_minutes: must be at least 1".into());
         }
+        let confirmations = self.confirmations.or(file.confirmations).unwrap_or(1);
+        let chain = match self.rpc_url.or(file.rpc_url) {
+            None => ChainSettings::Embedded { confirmations },
+            Some(url) => ChainSettings::Remote {
+                rpc_url: url
+                    .parse()
+                    .map_err(|e| format!("rpc_url: not a URL ({e})"))?,
+                registry: self
+                    .registry
+                    .or(file.registry)
+                    .ok_or("registry: required with rpc_url")?
+                    .parse()
+                    .map_err(|e| format!("registry: not an address ({e})"))?,
+                eth_key_file: self
+                    .eth_key_file
+                    .or(file.eth_key_file)
+                    .ok_or("eth_key_file: required with rpc_url")?,
+                confirmations,
+            },
+        };
         Ok(Settings {
+            chain,
             listen: self
                 .listen
                 .or(file.listen)

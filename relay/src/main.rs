@@ -2,12 +2,18 @@
 
 use std::sync::Arc;
 
+use alloy::primitives::Address;
+use alloy::signers::local::PrivateKeySigner;
 use clap::Parser;
 use mediblock_protocol::ids::{Role, UserId};
-use mediblock_relay::config::{Cli, Command, Settings};
+use mediblock_protocol::template::Template;
+use mediblock_relay::chain::anvil::{Anvil, AnvilOptions};
+use mediblock_relay::chain::{Chain, registry, setup};
+use mediblock_relay::config::{ChainSettings, Cli, Command, Settings};
 use mediblock_relay::keys::{RelayKeys, load_or_create};
 use mediblock_relay::store::Store;
 use mediblock_relay::store::users::User;
+use mediblock_relay::worker::Worker;
 use mediblock_relay::{AppState, app, now};
 use rand_core::UnwrapErr;
 use tracing_subscriber::EnvFilter;
@@ -46,6 +52,8 @@ async fn serve(args: Settings) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot open the store: {e}"))?;
     first_run_admin(&store, &args, &mut rng).await?;
+    let (chain, anvil) = connect_chain(&args, &store).await?;
+    publish_demo_templates(&store, &chain).await?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -62,6 +70,17 @@ async fn serve(args: Settings) -> Result<(), String> {
         events: tokio::sync::broadcast::channel(1024).0,
         session_ttl_ms: args.session_minutes.saturating_mul(60_000),
     };
+    let worker = Worker::new(
+        state.clone(),
+        chain,
+        format!("relay-{}", std::process::id()),
+    );
+    let wake = worker.notify.clone();
+    let state = AppState {
+        wake_worker: wake,
+        ..state
+    };
+    tokio::spawn(worker.run());
     let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -69,7 +88,113 @@ async fn serve(args: Settings) -> Result<(), String> {
         .await
         .map_err(|e| format!("server error: {e}"));
     store.close().await;
+    drop(anvil);
     served
+}
+
+/// Connects to the configured chain, or starts the embedded anvil (state kept in the data
+/// folder) and deploys the registry on first run.
+async fn connect_chain(args: &Settings, store: &Store) -> Result<(Chain, Option<Anvil>), String> {
+    match &args.chain {
+        ChainSettings::Remote {
+            rpc_url,
+            registry: address,
+            eth_key_file,
+            confirmations,
+        } => {
+            let key = std::fs::read_to_string(eth_key_file)
+                .map_err(|e| format!("eth_key_file {}: {e}", eth_key_file.display()))?;
+            let signer: PrivateKeySigner = key.trim().parse().map_err(|_| {
+                format!("eth_key_file {}: not a private key", eth_key_file.display())
+            })?;
+            let provider = registry::provider(rpc_url.clone(), signer);
+            let chain = Chain::connect(provider, *address, *confirmations)
+                .await
+                .map_err(|e| format!("rpc_url: {e}"))?;
+            Ok((chain, None))
+        }
+        ChainSettings::Embedded { confirmations } => {
+            let state_file = args.data_dir.join("anvil-state.json");
+            let anvil = Anvil::start_with(&AnvilOptions {
+                extra_args: vec![
+                    "--state".into(),
+                    state_file.display().to_string(),
+                    "--state-interval".into(),
+                    "1".into(),
+                ],
+                ..AnvilOptions::default()
+            })
+            .map_err(|e| format!("cannot start the local chain: {e}"))?;
+            let signer = anvil.signer(0);
+            let me = anvil.address(0);
+            let provider = registry::provider(anvil.url(), signer);
+            let known = match store.meta("registry").await.map_err(|e| e.to_string())? {
+                Some(text) => {
+                    let address: Address = text
+                        .parse()
+                        .map_err(|_| "meta.registry is not an address")?;
+                    setup::has_code(&provider, address)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .then_some(address)
+                }
+                None => None,
+            };
+            let address = match known {
+                Some(address) => address,
+                None => {
+                    let address = setup::deploy_registry(&provider, me)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    store
+                        .set_meta("registry", &address.to_string())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    tracing::info!(%address, "deployed the registry on the local chain");
+                    address
+                }
+            };
+            setup::ensure_relay(&provider, address, me)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(rpc = %anvil.url(), registry = %address, "local chain ready");
+            let chain = Chain::connect(provider, address, *confirmations)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((chain, Some(anvil)))
+        }
+    }
+}
+
+/// The demo templates shipped in `relay/templates/`, published and registered on first run.
+const DEMO_TEMPLATES: [&str; 3] = [
+    include_str!("../templates/vital-signs.json"),
+    include_str!("../templates/patient-profile.json"),
+    include_str!("../templates/assessment.json"),
+];
+
+async fn publish_demo_templates(store: &Store, chain: &Chain) -> Result<(), String> {
+    for text in DEMO_TEMPLATES {
+        let template: Template =
+            serde_json::from_str(text).map_err(|e| format!("demo template: {e}"))?;
+        let r = template.reference();
+        setup::register_template(chain.provider(), chain.registry(), &template)
+            .await
+            .map_err(|e| format!("registering {r}: {e}"))?;
+        if store
+            .template(&r.id, r.version)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
+            store
+                .insert_template(&template, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(template = %r, "published demo template");
+        }
+    }
+    Ok(())
 }
 
 /// On first run (no administrator yet), creates the `admin` user with fresh keys saved to
