@@ -23,6 +23,49 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API and the web UI (on the embedded default unless configured otherwise).
     Serve(ServeArgs),
+    /// Create a key file (ed25519 + X25519) and print its public keys.
+    KeysNew {
+        /// Where to write the secret keys (mode 0600; refuses to overwrite).
+        file: PathBuf,
+    },
+    /// Enrol a user (as the administrator).
+    Enrol {
+        /// The relay.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The administrator's key file.
+        #[arg(long, default_value = "data/admin.key")]
+        admin_key: PathBuf,
+        /// New user's id, e.g. nurse.bo.
+        #[arg(long)]
+        uid: String,
+        /// Role: doctor, nurse, pathologist, auditor or admin.
+        #[arg(long)]
+        role: String,
+        /// The user's public keys as printed by `mediblock keys-new`.
+        #[arg(long)]
+        public: String,
+    },
+    /// Sign, seal and submit a record, then wait until it is stored or rejected.
+    Submit {
+        /// The relay.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Your key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// Your user id.
+        #[arg(long)]
+        uid: String,
+        /// Template as id@version, e.g. vital-signs@1.
+        #[arg(long)]
+        template: String,
+        /// Patient id (32 hex digits); a new patient when absent.
+        #[arg(long)]
+        patient: Option<String>,
+        /// Attribute values as name=value, e.g. heart_rate=72 temperature=36.8.
+        fields: Vec<String>,
+    },
 }
 
 /// Options of `mediblock serve`. Each overrides the config file's key of the same name.

@@ -9,6 +9,7 @@ use mediblock_protocol::ids::{Role, UserId};
 use mediblock_protocol::template::Template;
 use mediblock_relay::chain::anvil::{Anvil, AnvilOptions};
 use mediblock_relay::chain::{Chain, registry, setup};
+use mediblock_relay::client;
 use mediblock_relay::config::{ChainSettings, Cli, Command, Settings};
 use mediblock_relay::keys::{RelayKeys, load_or_create};
 use mediblock_relay::store::Store;
@@ -31,6 +32,24 @@ async fn main() -> std::process::ExitCode {
             Ok(settings) => serve(settings).await,
             Err(e) => Err(e),
         },
+        Command::KeysNew { file } => client::keys_new(&file).map(|public| {
+            println!("{}", serde_json::json!(public));
+        }),
+        Command::Enrol {
+            url,
+            admin_key,
+            uid,
+            role,
+            public,
+        } => enrol(&url, &admin_key, &uid, &role, &public).await,
+        Command::Submit {
+            url,
+            key,
+            uid,
+            template,
+            patient,
+            fields,
+        } => submit(&url, &key, &uid, &template, patient.as_deref(), &fields).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -39,6 +58,49 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+async fn enrol(
+    url: &str,
+    admin_key: &std::path::Path,
+    uid: &str,
+    role: &str,
+    public: &str,
+) -> Result<(), String> {
+    let uid = UserId::new(uid).map_err(|e| e.to_string())?;
+    let public = serde_json::from_str(public).map_err(|e| format!("--public: {e}"))?;
+    let user = client::enrol(url, admin_key, &uid, role, &public).await?;
+    println!("{user}");
+    Ok(())
+}
+
+async fn submit(
+    url: &str,
+    key: &std::path::Path,
+    uid: &str,
+    template: &str,
+    patient: Option<&str>,
+    fields: &[String],
+) -> Result<(), String> {
+    let uid = UserId::new(uid).map_err(|e| e.to_string())?;
+    let (id, version) = template
+        .split_once('@')
+        .ok_or("--template: expected id@version")?;
+    let template = mediblock_protocol::ids::TemplateRef {
+        id: id.parse().map_err(|e| format!("--template: {e}"))?,
+        version: mediblock_protocol::ids::TemplateVersion::new(
+            version
+                .parse()
+                .map_err(|_| "--template: version must be a number")?,
+        )
+        .map_err(|e| e.to_string())?,
+    };
+    let patient = patient
+        .map(|p| p.parse().map_err(|e| format!("--patient: {e}")))
+        .transpose()?;
+    let out = client::submit(url, key, &uid, &template, patient, fields).await?;
+    println!("{out:#}");
+    Ok(())
 }
 
 async fn serve(args: Settings) -> Result<(), String> {
