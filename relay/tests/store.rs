@@ -248,7 +248,18 @@ async fn store_on_postgres() {
 /// leaf indices, and concurrent claims never hand one submission to two workers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_relays_share_one_postgres() {
-    let url = postgres::shared().fresh_database().expect("fresh database");
+    concurrent(&postgres::shared().fresh_database().expect("fresh database")).await;
+}
+
+/// The same on SQLite, where concurrent writers must wait for the lock instead of failing
+/// with "database is locked" (write transactions begin IMMEDIATE).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_on_sqlite() {
+    concurrent(&sqlite_url("concurrent")).await;
+}
+
+async fn concurrent(url: &str) {
+    let url = url.to_owned();
     let a = Store::open(&url).await.unwrap();
     let b = Store::open(&url).await.unwrap();
     let mut rng = ChaCha20Rng::from_seed([8; 32]);

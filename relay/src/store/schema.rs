@@ -133,7 +133,7 @@ pub(super) async fn migrate(store: &Store) -> Result<()> {
     if current >= SCHEMA_VERSION {
         return Ok(());
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     for stmt in render(V1, store.backend())
         .split(';')
         .map(str::trim)

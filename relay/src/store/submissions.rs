@@ -284,7 +284,7 @@ impl Store {
     /// submission again answers [`Accepted::Existing`]; another commitment under a known
     /// transaction id is a conflict.
     pub async fn accept(&self, s: &NewSubmission) -> Result<Accepted> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing =
             sqlx::query("SELECT commitment, leaf_index, state FROM submissions WHERE tid = $1")
                 .bind(s.tid.as_bytes().to_vec())
@@ -416,7 +416,7 @@ impl Store {
         envelope: &[u8],
         now: UnixMillis,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let (state, detail) = match outcome {
             Outcome::Stored => (State::Stored, None),
             Outcome::Rejected { reasons } => (State::Rejected, Some(reasons.as_str())),
@@ -517,7 +517,7 @@ impl Store {
         reasons: &str,
         key_id: &KeyId,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         self.insert_rejected(
             &mut tx,
             sub.key(),
