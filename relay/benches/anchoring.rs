@@ -45,10 +45,7 @@ async fn main() {
     tracing_subscriber::fmt().with_env_filter("error").init();
     let anvil = Anvil::start().unwrap();
     let provider = registry::provider(anvil.url(), anvil.signer(0));
-    let address = setup::deploy_registry(&provider, anvil.address(0))
-        .await
-        .unwrap();
-    setup::ensure_relay(&provider, address, anvil.address(0))
+    let address = setup::deploy_as_relay(&provider, anvil.address(0))
         .await
         .unwrap();
     let template: Template = serde_json::from_str(TEMPLATE).unwrap();

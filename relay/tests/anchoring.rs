@@ -69,10 +69,7 @@ fn post(path: &str, token: Option<&str>, body: String) -> Request<Body> {
 async fn relay(database_url: &str) -> Relay {
     let anvil = Anvil::start().unwrap();
     let provider = registry::provider(anvil.url(), anvil.signer(0));
-    let registry_address = setup::deploy_registry(&provider, anvil.address(0))
-        .await
-        .unwrap();
-    setup::ensure_relay(&provider, registry_address, anvil.address(0))
+    let registry_address = setup::deploy_as_relay(&provider, anvil.address(0))
         .await
         .unwrap();
     let file: Json = serde_json::from_str(TEMPLATES).unwrap();

@@ -30,6 +30,14 @@ pub async fn deploy_registry(
         .ok_or_else(|| ChainError::Reverted("registry deployment created no contract".into()))
 }
 
+/// Deploys a registry owned by `me` (the provider's signer) and makes `me` a relay too:
+/// the single-operator setup of the embedded default, the benchmarks and the tests.
+pub async fn deploy_as_relay(provider: &DynProvider, me: Address) -> Result<Address, ChainError> {
+    let address = deploy_registry(provider, me).await?;
+    ensure_relay(provider, address, me).await?;
+    Ok(address)
+}
+
 /// Whether a contract is deployed at `address` (a reset dev chain has none).
 pub async fn has_code(provider: &DynProvider, address: Address) -> Result<bool, ChainError> {
     Ok(!provider.get_code_at(address).await.map_err(rpc)?.is_empty())
