@@ -26,6 +26,40 @@ use tower::ServiceExt as _;
 
 const TEMPLATES: &str = include_str!("../../protocol/testdata/templates.json");
 
+#[path = "support/postgres.rs"]
+mod postgres;
+
+/// Which database a test runs on: every test below runs on both.
+#[derive(Debug, Clone, Copy)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named test body once on SQLite and once on a throw-away PostgreSQL.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $( #[tokio::test] async fn $name() { super::$name(super::Db::Sqlite).await } )*
+        }
+        mod on_postgres {
+            $( #[tokio::test] async fn $name() { super::$name(super::Db::Postgres).await } )*
+        }
+    };
+}
+
+on_both_databases!(
+    health_info_and_web_ui,
+    template_check_answers_the_protocol_hash_and_codes,
+    sign_in_needs_the_enrolled_key_and_a_fresh_challenge,
+    enrolment_is_for_admins_and_ids_are_unique,
+    submission_is_accepted_once_and_refusals_store_nothing,
+    roles_outside_the_template_are_forbidden,
+    templates_are_published_once_by_admins,
+    records_are_read_decrypted_by_clinicians_and_every_read_is_logged,
+    every_documented_endpoint_exists
+);
+
 struct Harness {
     app: Router,
     store: Store,
@@ -54,9 +88,13 @@ fn template() -> Template {
 }
 
 impl Harness {
-    async fn new() -> Self {
+    async fn new(db: Db) -> Self {
         let mut rng = ChaCha20Rng::from_seed([3; 32]);
-        let store = Store::open(&temp_db()).await.unwrap();
+        let url = match db {
+            Db::Sqlite => temp_db(),
+            Db::Postgres => postgres::shared().fresh_database().expect("fresh database"),
+        };
+        let store = Store::open(&url).await.unwrap();
         let relay = Keypair::from_seeds(&[1; 64]);
         let events = tokio::sync::broadcast::channel(1024).0;
         let keys = RelayKeys::new(
@@ -204,9 +242,8 @@ impl Harness {
     }
 }
 
-#[tokio::test]
-async fn health_info_and_web_ui() {
-    let h = Harness::new().await;
+async fn health_info_and_web_ui(db: Db) {
+    let h = Harness::new(db).await;
     let (status, _) = h.get("/readyz", None).await;
     assert_eq!(status, StatusCode::OK);
     let (status, info) = h.get("/api/v1/info", None).await;
@@ -229,9 +266,8 @@ async fn health_info_and_web_ui() {
     assert!(String::from_utf8_lossy(&html).contains("MediBlock"));
 }
 
-#[tokio::test]
-async fn template_check_answers_the_protocol_hash_and_codes() {
-    let h = Harness::new().await;
+async fn template_check_answers_the_protocol_hash_and_codes(db: Db) {
+    let h = Harness::new(db).await;
     let file: Json = serde_json::from_str(TEMPLATES).unwrap();
     let (status, body) = h
         .post(
@@ -272,9 +308,8 @@ async fn template_check_answers_the_protocol_hash_and_codes() {
     );
 }
 
-#[tokio::test]
-async fn sign_in_needs_the_enrolled_key_and_a_fresh_challenge() {
-    let mut h = Harness::new().await;
+async fn sign_in_needs_the_enrolled_key_and_a_fresh_challenge(db: Db) {
+    let mut h = Harness::new(db).await;
     let (_nurse, token) = h.clinician("nurse.bo", "nurse").await;
     let (status, me) = h.get("/api/v1/me", Some(&token)).await;
     assert_eq!(status, StatusCode::OK);
@@ -315,9 +350,8 @@ async fn sign_in_needs_the_enrolled_key_and_a_fresh_challenge() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
-async fn enrolment_is_for_admins_and_ids_are_unique() {
-    let mut h = Harness::new().await;
+async fn enrolment_is_for_admins_and_ids_are_unique(db: Db) {
+    let mut h = Harness::new(db).await;
     let (_nurse, nurse_token) = h.clinician("nurse.bo", "nurse").await;
     let keys = Keypair::generate(&mut h.rng);
     let body = json!({"uid": "dr.eve", "role": "doctor", "keys": keys.public()}).to_string();
@@ -347,9 +381,8 @@ async fn enrolment_is_for_admins_and_ids_are_unique() {
     assert_eq!(ids, ["admin", "dr.eve", "nurse.bo"]);
 }
 
-#[tokio::test]
-async fn submission_is_accepted_once_and_refusals_store_nothing() {
-    let mut h = Harness::new().await;
+async fn submission_is_accepted_once_and_refusals_store_nothing(db: Db) {
+    let mut h = Harness::new(db).await;
     let (nurse, token) = h.clinician("nurse.bo", "nurse").await;
 
     // A valid record: 202, leaf 0, queued; the same request again is an idempotent 202.
@@ -517,9 +550,8 @@ async fn submission_is_accepted_once_and_refusals_store_nothing() {
     assert!(text.contains("mediblock_queue_depth 1\n"), "{text}");
 }
 
-#[tokio::test]
-async fn roles_outside_the_template_are_forbidden() {
-    let mut h = Harness::new().await;
+async fn roles_outside_the_template_are_forbidden(db: Db) {
+    let mut h = Harness::new(db).await;
     // The vital-signs template allows doctors and nurses, not pathologists.
     let (path, token) = h.clinician("path.kim", "pathologist").await;
     let ti = h.ti("path.kim", 72);
@@ -536,9 +568,8 @@ async fn roles_outside_the_template_are_forbidden() {
     assert!(h.store.log_leaves().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn templates_are_published_once_by_admins() {
-    let mut h = Harness::new().await;
+async fn templates_are_published_once_by_admins(db: Db) {
+    let mut h = Harness::new(db).await;
     let admin = h.admin_token().await;
     let (_nurse, nurse_token) = h.clinician("nurse.bo", "nurse").await;
     let mut spec: Json = serde_json::from_str::<Json>(TEMPLATES).unwrap()["template"].clone();
@@ -580,15 +611,14 @@ async fn templates_are_published_once_by_admins() {
     );
 }
 
-#[tokio::test]
-async fn records_are_read_decrypted_by_clinicians_and_every_read_is_logged() {
+async fn records_are_read_decrypted_by_clinicians_and_every_read_is_logged(db: Db) {
     use mediblock_protocol::encoding::Canonical as _;
     use mediblock_protocol::ids::{ChainHash, EthAddress};
     use mediblock_protocol::keys::Purpose;
     use mediblock_protocol::validated::{Ack, ValidatedTransaction, Verdict};
     use mediblock_relay::store::submissions::Outcome;
 
-    let mut h = Harness::new().await;
+    let mut h = Harness::new(db).await;
     let (nurse, token) = h.clinician("nurse.bo", "nurse").await;
     let ti = h.ti("nurse.bo", 72);
     let (tid, pid) = (ti.tid, ti.pid);
@@ -710,9 +740,8 @@ async fn records_are_read_decrypted_by_clinicians_and_every_read_is_logged() {
 
 /// Every path and method of the OpenAPI document is routed (never 404 or 405), so the
 /// document cannot list an endpoint the relay lacks.
-#[tokio::test]
-async fn every_documented_endpoint_exists() {
-    let h = Harness::new().await;
+async fn every_documented_endpoint_exists(db: Db) {
+    let h = Harness::new(db).await;
     let doc: Json = serde_json::from_str(mediblock_relay::api::ops::OPENAPI).unwrap();
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(paths.len(), 17);
