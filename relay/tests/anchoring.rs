@@ -236,6 +236,8 @@ impl Relay {
 async fn full_path(database_url: &str) {
     let mut r = relay(database_url).await;
     tokio::spawn(r.worker("w1").run());
+    let (status, _) = call(&r.app, Request::get("/readyz").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
 
     // A valid record: anchored, stored, with an ACK that matches the chain.
     let (tid, pid) = r.submit(72).await;
@@ -337,4 +339,26 @@ async fn queued_records_are_stored_exactly_once_after_a_restart() {
     }
     let leaves = r.state.store.log_leaves().await.unwrap();
     assert_eq!(leaves.len(), 5);
+}
+
+/// `/readyz` says 503 when the chain's node is gone, and nothing is lost: the submission
+/// stays queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_reports_a_dead_chain() {
+    let dir = std::env::temp_dir().join(format!("mediblock-ready-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut r = relay(&format!("sqlite://{}", dir.join("r.db").display())).await;
+    let (tid, _) = r.submit(70).await;
+    drop(std::mem::replace(&mut r._anvil, Anvil::start().unwrap()));
+    // The state still points at the first (now killed) node.
+    let (status, _) = call(&r.app, Request::get("/readyz").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let worker = r.worker("w-dead-chain");
+    assert!(worker.tick().await.is_err());
+    let sub = r.state.store.submission(&tid).await.unwrap().unwrap();
+    assert_eq!(
+        sub.state,
+        mediblock_relay::store::submissions::State::Queued
+    );
+    assert!(sub.detail.is_some());
 }

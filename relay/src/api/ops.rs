@@ -12,15 +12,19 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: the store answers (the chain joins this check with the anchoring worker).
+/// `GET /readyz`: the store answers, and the chain's node answers when the relay anchors.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready"),
-        Err(e) => {
-            tracing::warn!(error = %e, "store not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
-        }
+    if let Err(e) = state.store.ping().await {
+        tracing::warn!(error = %e, "store not ready");
+        return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable");
     }
+    if let Some(chain) = &state.chain
+        && let Err(e) = chain.ping().await
+    {
+        tracing::warn!(error = %e, "chain not ready");
+        return (StatusCode::SERVICE_UNAVAILABLE, "chain unavailable");
+    }
+    (StatusCode::OK, "ready")
 }
 
 /// What `GET /api/v1/info` returns.
