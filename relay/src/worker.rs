@@ -252,15 +252,11 @@ impl Worker {
             self.state.metrics.anchored(
                 verdict.is_valid(),
                 anchored.gas_used,
-                t.0.saturating_sub(sub_created_at(sub)),
+                t.0.saturating_sub(sub.created_at.0),
             );
             tracing::info!(tid = %sub.tid, block = anchored.block_number, valid = verdict.is_valid(), "record anchored and stored");
             let _ = self.state.events.send(StateChange { tid: sub.tid });
         }
         Ok(())
     }
-}
-
-fn sub_created_at(sub: &Submission) -> u64 {
-    sub.created_at.0
 }
