@@ -100,6 +100,7 @@ pub fn app(state: AppState) -> Router {
         .route("/patients/{pid}/records", get(records::of_patient))
         .route("/rejected", get(records::rejected))
         .route("/submissions", post(submissions::submit))
+        .route("/submissions/wallet", post(submissions::submit_wallet))
         .route("/submissions/{tid}", get(submissions::status))
         .route("/submissions/{tid}/events", get(api::events::follow));
     Router::new()

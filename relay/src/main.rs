@@ -169,10 +169,11 @@ async fn connect_chain(args: &Settings, store: &Store) -> Result<(Chain, Option<
             let signer: PrivateKeySigner = key.trim().parse().map_err(|_| {
                 format!("eth_key_file {}: not a private key", eth_key_file.display())
             })?;
-            let provider = registry::provider(rpc_url.clone(), signer);
+            let provider = registry::provider(rpc_url.clone(), signer.clone());
             let chain = Chain::connect(provider, *address, *confirmations)
                 .await
-                .map_err(|e| format!("rpc_url: {e}"))?;
+                .map_err(|e| format!("rpc_url: {e}"))?
+                .with_cosigner(signer);
             Ok((chain, None))
         }
         ChainSettings::Embedded { confirmations } => {
@@ -189,7 +190,7 @@ async fn connect_chain(args: &Settings, store: &Store) -> Result<(Chain, Option<
             .map_err(|e| format!("cannot start the local chain: {e}"))?;
             let signer = anvil.signer(0);
             let me = anvil.address(0);
-            let provider = registry::provider(anvil.url(), signer);
+            let provider = registry::provider(anvil.url(), signer.clone());
             let known = match store.meta("registry").await.map_err(|e| e.to_string())? {
                 Some(text) => {
                     let address: Address = text
@@ -222,7 +223,8 @@ async fn connect_chain(args: &Settings, store: &Store) -> Result<(Chain, Option<
             tracing::info!(rpc = %anvil.url(), registry = %address, "local chain ready");
             let chain = Chain::connect(provider, address, *confirmations)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .with_cosigner(signer);
             Ok((chain, Some(anvil)))
         }
     }

@@ -24,7 +24,7 @@ use crate::api::events::StateChange;
 use crate::chain::registry::{Anchor, Verdict as ChainVerdict};
 use crate::chain::{Chain, ChainError};
 use crate::now;
-use crate::store::submissions::{Outcome, Submission};
+use crate::store::submissions::{Mode, Outcome, Submission};
 
 /// How long a claimed submission stays leased to this worker.
 const LEASE: Duration = Duration::from_secs(60);
@@ -117,6 +117,8 @@ impl Worker {
         };
         let tx_hash = match tx_hash {
             Some(hash) => hash,
+            // The wallet sends its own transaction; until its event shows, keep waiting.
+            None if sub.mode == Mode::Wallet => return Ok(Step::Waiting),
             None => {
                 let anchor = self.anchor_of(sub).await?;
                 match self.chain.send_anchor(&anchor).await {
@@ -166,25 +168,31 @@ impl Worker {
 
     /// The registry calldata of a submission: its commitment, template handle and values.
     async fn anchor_of(&self, sub: &Submission) -> Result<Anchor, String> {
-        let template = TemplateRef {
-            id: sub.template_id.parse().map_err(|e| format!("{e}"))?,
-            version: TemplateVersion::new(sub.version).map_err(|e| format!("{e}"))?,
-        };
-        let handle = self
-            .chain
-            .template_handle(template.id.chain_id(), sub.version)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("template {template} is not registered on chain"))?;
-        let tc = BlockchainTransaction {
-            tid: sub.tid,
-            commitment: sub.commitment,
-            template,
-            values: sub.chain_values.clone(),
-        };
-        Ok(Anchor::new(&tc, handle))
+        anchor_of(&self.chain, sub).await
     }
+}
 
+/// The registry anchor of a submission (also what the wallet path co-signs).
+pub async fn anchor_of(chain: &Chain, sub: &Submission) -> Result<Anchor, String> {
+    let template = TemplateRef {
+        id: sub.template_id.parse().map_err(|e| format!("{e}"))?,
+        version: TemplateVersion::new(sub.version).map_err(|e| format!("{e}"))?,
+    };
+    let handle = chain
+        .template_handle(template.id.chain_id(), sub.version)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("template {template} is not registered on chain"))?;
+    let tc = BlockchainTransaction {
+        tid: sub.tid,
+        commitment: sub.commitment,
+        template,
+        values: sub.chain_values.clone(),
+    };
+    Ok(Anchor::new(&tc, handle))
+}
+
+impl Worker {
     async fn complete(
         &self,
         sub: &Submission,

@@ -92,7 +92,10 @@ async fn relay(database_url: &str) -> Relay {
         .get_receipt()
         .await
         .unwrap();
-    let chain = Chain::connect(provider, registry_address, 1).await.unwrap();
+    let chain = Chain::connect(provider, registry_address, 1)
+        .await
+        .unwrap()
+        .with_cosigner(anvil.signer(0));
 
     let store = Store::open(database_url).await.unwrap();
     store
@@ -157,6 +160,27 @@ async fn relay(database_url: &str) -> Relay {
     }
 }
 
+async fn sign_in(app: &Router, uid: &str, keys: &Keypair) -> String {
+    let (_, ch) = call(
+        app,
+        post(
+            "/api/v1/auth/challenge",
+            None,
+            json!({"uid": uid}).to_string(),
+        ),
+    )
+    .await;
+    let nonce: [u8; 32] = hex::decode(ch["challenge"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let sig = keys.sign(&sign_in_message(&nonce, &UserId::new(uid).unwrap()));
+    let body = json!({"uid": uid, "challenge": ch["challenge"], "signature": hex::encode(sig)});
+    let (status, session) = call(app, post("/api/v1/auth/session", None, body.to_string())).await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    session["token"].as_str().unwrap().to_owned()
+}
+
 impl Relay {
     async fn submit(&mut self, heart_rate: i64) -> (TxId, PatientId) {
         let name = |s: &str| AttrName::new(s).unwrap();
@@ -201,12 +225,17 @@ impl Relay {
 
     /// Follows the submission's event stream to its final state (event-driven, no sleeps).
     async fn final_state(&self, tid: &TxId) -> Json {
+        self.final_state_as(tid, &self.token).await
+    }
+
+    /// [`Relay::final_state`] for the author signed in with `token`.
+    async fn final_state_as(&self, tid: &TxId, token: &str) -> Json {
         let res = self
             .app
             .clone()
             .oneshot(
                 Request::get(format!("/api/v1/submissions/{tid}/events"))
-                    .header("authorization", format!("Bearer {}", self.token))
+                    .header("authorization", format!("Bearer {token}"))
                     .body(Body::empty())
                     .unwrap(),
             )
@@ -361,4 +390,110 @@ async fn readiness_reports_a_dead_chain() {
         mediblock_relay::store::submissions::State::Queued
     );
     assert!(sub.detail.is_some());
+}
+
+/// The wallet path: the admin enrols a wallet holder (her address becomes a submitter on
+/// chain), the relay validates and co-signs, her wallet sends the transaction and pays the
+/// gas, and the relay's worker stores the record when the chain's event appears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wallet_path_with_an_anvil_account_as_the_wallet() {
+    let dir = std::env::temp_dir().join(format!("mediblock-wallet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut r = relay(&format!("sqlite://{}", dir.join("w.db").display())).await;
+    tokio::spawn(r.worker("w-wallet").run());
+
+    let admin = Keypair::generate(&mut r.rng);
+    r.state
+        .store
+        .insert_user(&User {
+            uid: UserId::new("admin").unwrap(),
+            role: Role::Admin,
+            keys: admin.public(),
+            eth_address: None,
+            enrolled_at: UnixMillis(1),
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+    let admin_token = sign_in(&r.app, "admin", &admin).await;
+    let dr = Keypair::generate(&mut r.rng);
+    let wallet = r._anvil.address(2);
+    let body = json!({"uid": "dr.wu", "role": "doctor", "keys": dr.public(), "eth_address": wallet.to_string()});
+    let (status, enrolled) = call(
+        &r.app,
+        post("/api/v1/users", Some(&admin_token), body.to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{enrolled}");
+    let token = sign_in(&r.app, "dr.wu", &dr).await;
+
+    let name = |s: &str| AttrName::new(s).unwrap();
+    let ti = InitialTransaction {
+        tid: TxId::random(&mut r.rng),
+        uid: UserId::new("dr.wu").unwrap(),
+        pid: PatientId::random(&mut r.rng),
+        template: TemplateRef {
+            id: "vital-signs".parse().unwrap(),
+            version: TemplateVersion::new(1).unwrap(),
+        },
+        attributes: [
+            (name("heart_rate"), Value::Integer(66)),
+            (name("systolic"), Value::Integer(118)),
+            (name("temperature"), Value::Integer(366)),
+        ]
+        .into_iter()
+        .collect(),
+        created_at: UnixMillis(5),
+        salt: Salt::random(&mut r.rng),
+        prev: None,
+    };
+    let tid = ti.tid;
+    let sealed = ti
+        .sign(&dr)
+        .seal(&dr, &r.relay_keys.public(), &mut r.rng)
+        .unwrap();
+    let (status, answer) = call(
+        &r.app,
+        post(
+            "/api/v1/submissions/wallet",
+            Some(&token),
+            serde_json::to_string(&sealed).unwrap(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["state"], "awaiting_wallet");
+    assert_eq!(answer["wallet"]["chain_id"], 31337);
+    assert_eq!(answer["wallet"]["record"]["submitter"], wallet.to_string());
+    assert_eq!(answer["wallet"]["record"]["values"], json!([66, 118, 366]));
+
+    // The wallet sends the co-signed transaction itself.
+    let wallet_provider = registry::provider(r._anvil.url(), r._anvil.signer(2));
+    let to: Address = answer["wallet"]["to"].as_str().unwrap().parse().unwrap();
+    let data: alloy::primitives::Bytes =
+        answer["wallet"]["data"].as_str().unwrap().parse().unwrap();
+    let receipt = registry::send_raw(&wallet_provider, to, data)
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    assert_eq!(receipt.from, wallet);
+
+    let done = r.final_state_as(&tid, &token).await;
+    assert_eq!(done["state"], "stored", "{done}");
+    assert_eq!(done["tx_hash"], hex::encode(receipt.transaction_hash.0));
+    let chain = r.state.chain.as_ref().unwrap();
+    let anchored = chain.anchored_in(&receipt, tid.as_bytes()).unwrap();
+    assert_eq!(anchored.record.submitter, wallet);
+    assert_eq!(anchored.record.path, registry::AnchorPath::Wallet);
+
+    // Without an enrolled wallet address the wallet path is refused.
+    let (status, err) = call(
+        &r.app,
+        post("/api/v1/submissions/wallet", Some(&r.token), "{}".into()),
+    )
+    .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
 }

@@ -744,7 +744,7 @@ async fn every_documented_endpoint_exists(db: Db) {
     let h = Harness::new(db).await;
     let doc: Json = serde_json::from_str(mediblock_relay::api::ops::OPENAPI).unwrap();
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 17);
+    assert_eq!(paths.len(), 18);
     for (path, methods) in paths {
         let concrete = path
             .replace("{tid}", &"ab".repeat(16))

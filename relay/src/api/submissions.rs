@@ -10,6 +10,7 @@ use mediblock_protocol::envelope::Envelope;
 use mediblock_protocol::ids::{Role, TxId};
 use mediblock_protocol::record::SealedTransaction;
 use serde::Serialize;
+use serde_json::json;
 
 use super::auth::Caller;
 use super::{hex, json_body};
@@ -58,6 +59,120 @@ pub async fn submit(
     caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<SubmissionView>), ApiError> {
+    let view = accept(&state, &caller, body, Mode::PerRecord).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+/// What `POST /api/v1/submissions/wallet` returns: the submission and what the wallet sends.
+#[derive(Debug, Serialize)]
+pub struct WalletSubmission {
+    /// The accepted submission (state `awaiting_wallet`).
+    #[serde(flatten)]
+    pub submission: SubmissionView,
+    /// The transaction the author's wallet sends with `eth_sendTransaction`.
+    pub wallet: WalletTransaction,
+}
+
+/// The co-signed transaction for the wallet, and the typed data it carries (for a readable
+/// summary before the person signs).
+#[derive(Debug, Serialize)]
+pub struct WalletTransaction {
+    /// The registry's address.
+    pub to: String,
+    /// Packed calldata of the co-signed anchor (hex, 0x-prefixed).
+    pub data: String,
+    /// EIP-155 chain id the wallet must be on.
+    pub chain_id: u64,
+    /// Unix seconds after which the co-signature expires.
+    pub deadline: u64,
+    /// The EIP-712 `Record` the relay signed: tid, commitment, template handle, values,
+    /// deadline, submitter.
+    pub record: serde_json::Value,
+}
+
+/// How long a co-signature stays valid.
+const COSIGNATURE_TTL_SECS: u64 = 15 * 60;
+
+/// `POST /api/v1/submissions/wallet`: the wallet path. The relay validates the sealed TI
+/// exactly as for `POST /api/v1/submissions` and queues it, then answers the calldata with
+/// its EIP-712 co-signature; the author's wallet sends it and pays the gas, and the relay's
+/// worker completes the store push when the chain's event appears.
+pub async fn submit_wallet(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<WalletSubmission>), ApiError> {
+    let Some(wallet) = caller.0.eth_address else {
+        return Err(ApiError::client(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the wallet path needs an enrolled wallet address",
+        ));
+    };
+    let Some(chain) = state.chain.clone() else {
+        return Err(ApiError::client(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "chain_unavailable",
+            "this relay does not anchor on a chain",
+        ));
+    };
+    let view = accept(&state, &caller, body, Mode::Wallet).await?;
+    let sub = state
+        .store
+        .submission(&view.tid)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(not_found)?;
+    let anchor = crate::worker::anchor_of(&chain, &sub).await.map_err(|e| {
+        tracing::warn!(error = %e, "wallet path: no anchor");
+        ApiError::client(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "chain_unavailable",
+            "the chain cannot be reached; try again",
+        )
+    })?;
+    let deadline = now().0 / 1000 + COSIGNATURE_TTL_SECS;
+    let submitter = alloy::primitives::Address::from(*wallet.as_bytes());
+    let cosignature = chain
+        .cosign(&anchor, deadline, submitter)
+        .ok_or_else(|| {
+            ApiError::client(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "chain_unavailable",
+                "this relay cannot co-sign",
+            )
+        })?
+        .map_err(ApiError::internal)?;
+    let record = json!({
+        "tid": format!("0x{}", hex(&anchor.tid)),
+        "commitment": format!("0x{}", hex(&anchor.commitment)),
+        "template": anchor.handle,
+        "values": anchor.values,
+        "deadline": deadline,
+        "submitter": submitter.to_string(),
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(WalletSubmission {
+            submission: view,
+            wallet: WalletTransaction {
+                to: chain.registry().to_string(),
+                data: format!("0x{}", hex(&anchor.cosigned_calldata(&cosignature))),
+                chain_id: chain.chain_id(),
+                deadline,
+                record,
+            },
+        }),
+    ))
+}
+
+/// The front door shared by both paths: open, verify, check, queue.
+async fn accept(
+    state: &AppState,
+    caller: &Caller,
+    body: Result<Bytes, BytesRejection>,
+    mode: Mode,
+) -> Result<SubmissionView, ApiError> {
     caller.require(&AUTHORS)?;
     let sealed: SealedTransaction = json_body(body)?;
     if sealed.uid != caller.0.uid {
@@ -99,7 +214,7 @@ pub async fn submit(
         pid: ti.pid,
         template: ti.template.clone(),
         commitment: signed.commitment(),
-        mode: Mode::PerRecord,
+        mode,
         sealed_ti: sealed_at_rest,
         chain_values: Vec::new(),
         now: now(),
@@ -149,7 +264,11 @@ pub async fn submit(
             state.metrics.submission(SubmitOutcome::Accepted);
             state.wake_worker.notify_one();
             tracing::info!(tid = %new.tid, leaf_index, "submission accepted");
-            (leaf_index, SubState::Queued)
+            let fresh = match mode {
+                Mode::PerRecord => SubState::Queued,
+                Mode::Wallet => SubState::AwaitingWallet,
+            };
+            (leaf_index, fresh)
         }
         Accepted::Existing {
             leaf_index,
@@ -159,18 +278,15 @@ pub async fn submit(
             (leaf_index, st)
         }
     };
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(SubmissionView {
-            tid: new.tid,
-            state: state_now,
-            leaf_index,
-            status_url: status_url(&new.tid),
-            tx_hash: None,
-            block_number: None,
-            detail: None,
-        }),
-    ))
+    Ok(SubmissionView {
+        tid: new.tid,
+        state: state_now,
+        leaf_index,
+        status_url: status_url(&new.tid),
+        tx_hash: None,
+        block_number: None,
+        detail: None,
+    })
 }
 
 /// `404 not_found` for a submission the caller may not see or that does not exist.

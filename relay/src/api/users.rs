@@ -77,6 +77,20 @@ pub async fn enrol(
         enrolled_at: now(),
         revoked_at: None,
     };
+    // A wallet holder's address becomes a submitter on chain before the user exists here.
+    if let (Some(address), Some(chain)) = (user.eth_address, &state.chain) {
+        chain
+            .enroll_wallet(alloy::primitives::Address::from(*address.as_bytes()))
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "wallet enrolment on chain failed");
+                ApiError::client(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "chain_unavailable",
+                    "the wallet could not be enrolled on chain; try again",
+                )
+            })?;
+    }
     match state.store.insert_user(&user).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {

@@ -33,6 +33,7 @@ pub struct Chain {
     registry: Address,
     chain_id: u64,
     confirmations: u64,
+    cosigner: Option<alloy::signers::local::PrivateKeySigner>,
 }
 
 /// Where and how a record was anchored: the event, its transaction and block.
@@ -69,7 +70,49 @@ impl Chain {
             registry,
             chain_id,
             confirmations: confirmations.max(1),
+            cosigner: None,
         })
+    }
+
+    /// The relay's Ethereum key, used to co-sign records that wallets send (the wallet path).
+    pub fn with_cosigner(mut self, signer: alloy::signers::local::PrivateKeySigner) -> Self {
+        self.cosigner = Some(signer);
+        self
+    }
+
+    /// The relay's EIP-712 co-signature of `anchor` for `submitter`, valid until `deadline`
+    /// (Unix seconds); `None` when the relay has no co-signing key.
+    pub fn cosign(
+        &self,
+        anchor: &Anchor,
+        deadline: u64,
+        submitter: Address,
+    ) -> Option<Result<registry::Cosignature, ChainError>> {
+        let signer = self.cosigner.as_ref()?;
+        let domain = registry::domain(self.chain_id, self.registry);
+        Some(
+            anchor
+                .cosign(signer, &domain, deadline, submitter)
+                .map_err(|e| ChainError::Rpc(e.to_string())),
+        )
+    }
+
+    /// Enrols a wallet address as a submitter unless it is one (needs the owner's key).
+    pub async fn enroll_wallet(&self, wallet: Address) -> Result<(), ChainError> {
+        let contract = MediBlockRegistry::new(self.registry, self.provider.clone());
+        let role = contract.roleOf(wallet).call().await.map_err(rpc)?;
+        if role == registry::ROLE_WALLET {
+            return Ok(());
+        }
+        contract
+            .enrollWallet(wallet)
+            .send()
+            .await
+            .map_err(rpc)?
+            .get_receipt()
+            .await
+            .map_err(rpc)?;
+        Ok(())
     }
 
     /// EIP-155 chain id.

@@ -345,8 +345,9 @@ impl Store {
         })
     }
 
-    /// Claims the oldest per-record submission that needs work (queued, or sent and not
-    /// finished) and whose lease expired, leasing it to `owner` until `lease_until`.
+    /// Claims the oldest submission that needs work (per-record: queued or sent; wallet:
+    /// awaiting the wallet's transaction) and whose lease expired, leasing it to `owner`
+    /// until `lease_until`.
     /// Several relays may share one PostgreSQL: a row is claimed by one of them at a time.
     pub async fn claim(
         &self,
@@ -361,7 +362,8 @@ impl Store {
         let sql = format!(
             "UPDATE submissions SET lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
              updated_at = $3 WHERE tid = (SELECT tid FROM submissions \
-             WHERE state IN ('queued', 'sent') AND mode = 'per_record' \
+             WHERE ((mode = 'per_record' AND state IN ('queued', 'sent')) \
+             OR (mode = 'wallet' AND state IN ('awaiting_wallet', 'sent'))) \
              AND (lease_until IS NULL OR lease_until < $3) \
              ORDER BY created_at, leaf_index LIMIT 1{lock}) RETURNING *"
         );
