@@ -200,3 +200,20 @@ pub async fn submit(
     }
     Ok(json!({"patient": pid, "submission": accepted}))
 }
+
+/// `mediblock publish`: an administrator publishes a template (JSON file); the relay
+/// registers it on chain and stores it.
+pub async fn publish(base: &str, admin_key: &Path, template_file: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(template_file)
+        .map_err(|e| format!("{}: {e}", template_file.display()))?;
+    let template: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", template_file.display()))?;
+    let admin = read_keys(admin_key)?;
+    let session = Session::sign_in(
+        base,
+        &UserId::new("admin").map_err(|e| e.to_string())?,
+        &admin,
+    )
+    .await?;
+    session.post("/api/v1/templates", &template).await
+}

@@ -46,6 +46,27 @@ pub enum Command {
         #[arg(long)]
         public: String,
     },
+    /// Publish a template (JSON file) as the administrator: registered on chain, then stored.
+    Publish {
+        /// The relay.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The administrator's key file.
+        #[arg(long, default_value = "data/admin.key")]
+        admin_key: PathBuf,
+        /// The template, as JSON (see relay/templates/ for examples).
+        file: PathBuf,
+    },
+    /// Deploy the registry contracts on a chain (for real deployments; the embedded default
+    /// deploys by itself) and make the deployer a relay. Prints the registry's address.
+    Deploy {
+        /// Ethereum JSON-RPC URL.
+        #[arg(long, env = "MEDIBLOCK_RPC_URL")]
+        rpc_url: String,
+        /// File holding the deployer's (the registry owner's) private key as hex.
+        #[arg(long, env = "MEDIBLOCK_ETH_KEY_FILE")]
+        eth_key_file: PathBuf,
+    },
     /// Sign, seal and submit a record, then wait until it is stored or rejected.
     Submit {
         /// The relay.

@@ -42,6 +42,17 @@ async fn main() -> std::process::ExitCode {
             role,
             public,
         } => enrol(&url, &admin_key, &uid, &role, &public).await,
+        Command::Publish {
+            url,
+            admin_key,
+            file,
+        } => client::publish(&url, &admin_key, &file)
+            .await
+            .map(|t| println!("{t}")),
+        Command::Deploy {
+            rpc_url,
+            eth_key_file,
+        } => deploy(&rpc_url, &eth_key_file).await,
         Command::Submit {
             url,
             key,
@@ -101,6 +112,29 @@ async fn submit(
     let out = client::submit(url, key, &uid, &template, patient, fields).await?;
     println!("{out:#}");
     Ok(())
+}
+
+async fn deploy(rpc_url: &str, eth_key_file: &std::path::Path) -> Result<(), String> {
+    let signer = read_eth_key(eth_key_file)?;
+    let me = signer.address();
+    let url = rpc_url.parse().map_err(|e| format!("--rpc-url: {e}"))?;
+    let provider = registry::provider(url, signer);
+    let address = setup::deploy_as_relay(&provider, me)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{address}");
+    Ok(())
+}
+
+/// Reads an Ethereum private key (hex) from a file; the key is never printed.
+fn read_eth_key(path: &std::path::Path) -> Result<PrivateKeySigner, String> {
+    let key = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("eth_key_file {}: {e}", path.display()))?,
+    );
+    key.trim()
+        .parse()
+        .map_err(|_| format!("eth_key_file {}: not a private key", path.display()))
 }
 
 async fn serve(args: Settings) -> Result<(), String> {
@@ -164,11 +198,7 @@ async fn connect_chain(args: &Settings, store: &Store) -> Result<(Chain, Option<
             eth_key_file,
             confirmations,
         } => {
-            let key = std::fs::read_to_string(eth_key_file)
-                .map_err(|e| format!("eth_key_file {}: {e}", eth_key_file.display()))?;
-            let signer: PrivateKeySigner = key.trim().parse().map_err(|_| {
-                format!("eth_key_file {}: not a private key", eth_key_file.display())
-            })?;
+            let signer = read_eth_key(eth_key_file)?;
             let provider = registry::provider(rpc_url.clone(), signer.clone());
             let chain = Chain::connect(provider, *address, *confirmations)
                 .await
