@@ -61,9 +61,12 @@ impl Worker {
         }
     }
 
-    /// Runs forever: claim, anchor, complete.
+    /// Runs forever: follow the chain's events, claim, anchor, complete.
     pub async fn run(self) {
         loop {
+            if let Err(e) = self.follow_events().await {
+                tracing::warn!(error = %e, "following the registry's events");
+            }
             match self.tick().await {
                 Ok(true) => continue,
                 Ok(false) => {}
@@ -99,6 +102,51 @@ impl Worker {
         }
     }
 
+    /// Reads the registry's `RecordAnchored` events from the persisted block cursor to the
+    /// head, notes the transaction hash of every wallet submission of ours they anchor (the
+    /// wallet, not the relay, sent them), and moves the cursor. Several relays may follow at
+    /// once: noting a hash twice is harmless.
+    pub async fn follow_events(&self) -> Result<(), String> {
+        const CURSOR: &str = "event_cursor";
+        const CHUNK: u64 = 2_000;
+        let store = &self.state.store;
+        let from: u64 = match store.meta(CURSOR).await.map_err(|e| e.to_string())? {
+            Some(text) => text
+                .parse()
+                .map_err(|_| "meta.event_cursor is not a block number")?,
+            None => 0,
+        };
+        let head = self.chain.head().await.map_err(|e| e.to_string())?;
+        let mut start = from;
+        while start <= head {
+            let end = head.min(start + CHUNK - 1);
+            let events = self
+                .chain
+                .anchored_between(start, end)
+                .await
+                .map_err(|e| e.to_string())?;
+            for (tid, tx_hash) in events {
+                let tid = mediblock_protocol::ids::TxId::from_bytes(tid);
+                let Some(sub) = store.submission(&tid).await.map_err(|e| e.to_string())? else {
+                    continue;
+                };
+                if sub.mode == Mode::Wallet && sub.tx_hash.is_none() {
+                    store
+                        .mark_sent(&tid, &tx_hash, now())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let _ = self.state.events.send(StateChange { tid });
+                }
+            }
+            store
+                .set_meta(CURSOR, &(end + 1).to_string())
+                .await
+                .map_err(|e| e.to_string())?;
+            start = end + 1;
+        }
+        Ok(())
+    }
+
     async fn release(&self, sub: &Submission, detail: &str) {
         if let Err(e) = self.state.store.release(&sub.tid, detail, now()).await {
             tracing::warn!(error = %e, tid = %sub.tid, "cannot release a lease");
@@ -109,11 +157,15 @@ impl Worker {
         let tid = *sub.tid.as_bytes();
         let tx_hash = match sub.tx_hash {
             Some(hash) => Some(hash),
-            None => self
+            // Wallet submissions learn their hash from the event follower.
+            None if sub.mode == Mode::Wallet => None,
+            // A retried claim may follow a crash between sending and recording the hash.
+            None if sub.attempts > 1 => self
                 .chain
                 .find_anchor(&tid)
                 .await
                 .map_err(|e| e.to_string())?,
+            None => None,
         };
         let tx_hash = match tx_hash {
             Some(hash) => hash,

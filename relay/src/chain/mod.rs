@@ -203,6 +203,32 @@ impl Chain {
         Ok(logs.first().and_then(|l| l.transaction_hash).map(|h| h.0))
     }
 
+    /// The current block number.
+    pub async fn head(&self) -> Result<u64, ChainError> {
+        self.provider.get_block_number().await.map_err(rpc)
+    }
+
+    /// Every `RecordAnchored` event of the registry in blocks `from..=to`: `(tid, tx hash)`.
+    pub async fn anchored_between(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<([u8; 16], [u8; 32])>, ChainError> {
+        let filter = Filter::new()
+            .address(self.registry)
+            .event_signature(MediBlockRegistry::RecordAnchored::SIGNATURE_HASH)
+            .from_block(from)
+            .to_block(to);
+        let logs = self.provider.get_logs(&filter).await.map_err(rpc)?;
+        Ok(logs
+            .iter()
+            .filter_map(|log| {
+                let event = MediBlockRegistry::RecordAnchored::decode_log_data(log.data()).ok()?;
+                Some((event.tid.0, log.transaction_hash?.0))
+            })
+            .collect())
+    }
+
     /// The registry handle of a template, `None` when it is not registered.
     pub async fn template_handle(
         &self,
