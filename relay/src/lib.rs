@@ -97,6 +97,7 @@ pub fn app(state: AppState) -> Router {
         .route("/templates", get(templates::list).post(templates::publish))
         .route("/templates/check", post(templates::check))
         .route("/templates/{id}/{version}", get(templates::get_one))
+        .route("/patients", get(records::patients))
         .route("/patients/{pid}/records", get(records::of_patient))
         .route("/rejected", get(records::rejected))
         .route("/submissions", post(submissions::submit))

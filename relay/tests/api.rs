@@ -716,6 +716,12 @@ async fn records_are_read_decrypted_by_clinicians_and_every_read_is_logged(db: D
         records[0]["validated"]["signed"]["ti"]["attributes"]["heart_rate"]["value"],
         72
     );
+    let (status, patients) = h.get("/api/v1/patients", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        patients,
+        json!([{"pid": pid, "records": 1, "last_stored_at": 9}])
+    );
     let log = h.store.access_log_of_patient(&pid).await.unwrap();
     assert_eq!(log.len(), 1);
     assert_eq!(
@@ -744,7 +750,7 @@ async fn every_documented_endpoint_exists(db: Db) {
     let h = Harness::new(db).await;
     let doc: Json = serde_json::from_str(mediblock_relay::api::ops::OPENAPI).unwrap();
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 18);
+    assert_eq!(paths.len(), 19);
     for (path, methods) in paths {
         let concrete = path
             .replace("{tid}", &"ab".repeat(16))

@@ -66,6 +66,40 @@ pub async fn of_patient(
     Ok(Json(views))
 }
 
+/// A patient in the list: ids and counts only.
+#[derive(Debug, Serialize)]
+pub struct PatientSummary {
+    /// Patient id.
+    pub pid: PatientId,
+    /// How many records are stored.
+    pub records: u64,
+    /// When the last one was stored (Unix ms).
+    pub last_stored_at: u64,
+}
+
+/// `GET /api/v1/patients` (clinicians, auditors): patients with stored records, most
+/// recently updated first. Ids and counts only; names live inside the sealed records.
+pub async fn patients(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<PatientSummary>>, ApiError> {
+    caller.require(&READERS)?;
+    let rows = state
+        .store
+        .patients(1000)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|(pid, records, at)| PatientSummary {
+                pid,
+                records,
+                last_stored_at: at.0,
+            })
+            .collect(),
+    ))
+}
+
 /// A rejected record as the audit shows it: ids, source and reasons. No health data.
 #[derive(Debug, Serialize)]
 pub struct RejectedView {

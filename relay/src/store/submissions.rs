@@ -568,6 +568,27 @@ impl Store {
             .collect()
     }
 
+    /// Every patient with stored records: `(pid, number of records, last stored at)`,
+    /// most recently updated first.
+    pub async fn patients(&self, limit: u32) -> Result<Vec<(PatientId, u64, UnixMillis)>> {
+        let rows: Vec<(Vec<u8>, i64, i64)> = sqlx::query_as(
+            "SELECT pid, COUNT(*), MAX(stored_at) FROM records GROUP BY pid \
+             ORDER BY MAX(stored_at) DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|(pid, n, at)| {
+                Ok((
+                    PatientId::from_bytes(fixed(pid, "records.pid")?),
+                    to_u64(n, "count")?,
+                    UnixMillis(to_u64(at, "records.stored_at")?),
+                ))
+            })
+            .collect()
+    }
+
     /// A patient's stored records, oldest first.
     pub async fn records_of_patient(&self, pid: &PatientId) -> Result<Vec<StoredRecord>> {
         let rows =
