@@ -124,7 +124,8 @@ pub struct ServeArgs {
     /// Address of the deployed registry (required with --rpc-url).
     #[arg(long, env = "MEDIBLOCK_REGISTRY")]
     pub registry: Option<String>,
-    /// File holding the relay's Ethereum private key as hex (required with --rpc-url).
+    /// File holding the relay's Ethereum private key as hex (with --rpc-url; or put the key
+    /// itself in the MEDIBLOCK_ETH_KEY environment variable).
     #[arg(long, env = "MEDIBLOCK_ETH_KEY_FILE")]
     pub eth_key_file: Option<PathBuf>,
     /// Blocks to wait after inclusion before a record counts as anchored [default: 1].
@@ -195,11 +196,42 @@ pub enum ChainSettings {
         rpc_url: alloy::transports::http::reqwest::Url,
         /// Registry address.
         registry: alloy::primitives::Address,
-        /// File of the relay's Ethereum key (never logged).
-        eth_key_file: PathBuf,
+        /// Where the relay's Ethereum key comes from (never logged).
+        eth_key: EthKey,
         /// Blocks to wait for.
         confirmations: u64,
     },
+}
+
+/// The relay's Ethereum private key: from a file, or from the `MEDIBLOCK_ETH_KEY`
+/// environment variable (hex). `Debug` never shows the key.
+#[derive(Clone)]
+pub enum EthKey {
+    /// A file holding the key as hex.
+    File(PathBuf),
+    /// The key itself, from the environment.
+    Env(zeroize::Zeroizing<String>),
+}
+
+impl std::fmt::Debug for EthKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EthKey::File(p) => f.debug_tuple("File").field(p).finish(),
+            EthKey::Env(_) => f.write_str("Env(<redacted>)"),
+        }
+    }
+}
+
+impl EthKey {
+    /// The key's hex text (file contents or the variable).
+    pub fn read(&self) -> Result<zeroize::Zeroizing<String>, String> {
+        match self {
+            EthKey::File(path) => std::fs::read_to_string(path)
+                .map(zeroize::Zeroizing::new)
+                .map_err(|e| format!("eth_key_file {}: {e}", path.display())),
+            EthKey::Env(key) => Ok(key.clone()),
+        }
+    }
 }
 
 /// Reads and parses a config file; errors name the file and the offending key.
@@ -251,10 +283,14 @@ impl ServeArgs {
                     .ok_or("registry: required with rpc_url")?
                     .parse()
                     .map_err(|e| format!("registry: not an address ({e})"))?,
-                eth_key_file: self
-                    .eth_key_file
-                    .or(file.eth_key_file)
-                    .ok_or("eth_key_file: required with rpc_url")?,
+                eth_key: match self.eth_key_file.or(file.eth_key_file) {
+                    Some(path) => EthKey::File(path),
+                    None => EthKey::Env(zeroize::Zeroizing::new(
+                        std::env::var("MEDIBLOCK_ETH_KEY").map_err(
+                            |_| "eth_key_file: required with rpc_url (or set MEDIBLOCK_ETH_KEY)",
+                        )?,
+                    )),
+                },
                 confirmations,
             },
         };
@@ -320,5 +356,23 @@ mod tests {
             ..ServeArgs::default()
         };
         assert!(args.resolve().unwrap_err().starts_with("database_url"));
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    #[test]
+    fn the_eth_key_never_shows_in_debug() {
+        let key = EthKey::Env(zeroize::Zeroizing::new("ac0974bec39a17e36ba4a6b4".into()));
+        assert_eq!(format!("{key:?}"), "Env(<redacted>)");
+        let settings = ChainSettings::Remote {
+            rpc_url: "http://127.0.0.1:8545".parse().unwrap(),
+            registry: alloy::primitives::Address::ZERO,
+            eth_key: key,
+            confirmations: 1,
+        };
+        assert!(!format!("{settings:?}").contains("ac0974"));
     }
 }

@@ -128,15 +128,15 @@ async fn deploy(rpc_url: &str, eth_key_file: &std::path::Path) -> Result<(), Str
 
 /// Reads an Ethereum private key (hex) from a file; the key is never printed.
 fn read_eth_key(path: &std::path::Path) -> Result<PrivateKeySigner, String> {
-    let key = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| format!("eth_key_file {}: {e}", path.display()))?,
-    );
-    key.trim()
-        .parse()
-        .map_err(|_| format!("eth_key_file {}: not a private key", path.display()))
+    parse_eth_key(&mediblock_relay::config::EthKey::File(path.to_path_buf()).read()?)
 }
 
+/// Parses an Ethereum private key (hex); the error never contains the key.
+fn parse_eth_key(key: &str) -> Result<PrivateKeySigner, String> {
+    key.trim()
+        .parse()
+        .map_err(|_| "the relay's Ethereum key is not a private key (hex)".to_owned())
+}
 async fn serve(args: Settings) -> Result<(), String> {
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("cannot create data folder {}: {e}", args.data_dir.display()))?;
@@ -195,10 +195,10 @@ async fn connect_chain(args: &Settings, store: &Store) -> Result<(Chain, Option<
         ChainSettings::Remote {
             rpc_url,
             registry: address,
-            eth_key_file,
+            eth_key,
             confirmations,
         } => {
-            let signer = read_eth_key(eth_key_file)?;
+            let signer = parse_eth_key(&eth_key.read()?)?;
             let provider = registry::provider(rpc_url.clone(), signer.clone());
             let chain = Chain::connect(provider, *address, *confirmations)
                 .await
