@@ -27,7 +27,9 @@ commands:
 ";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // The first argument is the program itself.
+    let all: Vec<String> = std::env::args().collect();
+    let args = all.get(1..).unwrap_or_default();
     let result = match args.first().map(String::as_str) {
         Some("run") => run::run(&args[1..]),
         Some("test") => test::test(&args[1..]),
