@@ -16,6 +16,11 @@ pub(crate) fn run(args: &[String]) -> Result {
         "--",
         "serve",
     ]);
+    // `cargo xtask run -- --listen …`: the `--` separates xtask's arguments from serve's.
+    let args = match args.first().map(String::as_str) {
+        Some("--") => &args[1..],
+        _ => args,
+    };
     cmd.args(args);
     shell::run(&mut cmd)
 }
