@@ -7,13 +7,17 @@
 #[path = "support/postgres.rs"]
 mod postgres;
 
+#[path = "support/http.rs"]
+mod http;
+
+use http::{call, post, sign_in};
+
 use std::sync::Arc;
 
 use alloy::primitives::{Address, FixedBytes};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use mediblock_protocol::auth::sign_in_message;
 use mediblock_protocol::ids::{
     AttrName, PatientId, Role, Salt, TemplateRef, TemplateVersion, TxId, UnixMillis, UserId,
 };
@@ -44,23 +48,6 @@ struct Relay {
     relay_keys: Keypair,
     rng: ChaCha20Rng,
     _anvil: Anvil,
-}
-
-async fn call(app: &Router, req: Request<Body>) -> (StatusCode, Json) {
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Json::Null))
-}
-
-fn post(path: &str, token: Option<&str>, body: String) -> Request<Body> {
-    let mut r = Request::post(path).header("content-type", "application/json");
-    if let Some(t) = token {
-        r = r.header("authorization", format!("Bearer {t}"));
-    }
-    r.body(Body::from(body)).unwrap()
 }
 
 /// A relay on `database_url` and a fresh anvil with a deployed registry. The vital-signs
@@ -132,53 +119,16 @@ async fn relay(database_url: &str) -> Relay {
         session_ttl_ms: 60_000,
     };
     let app = app(state.clone());
-    let (_, ch) = call(
-        &app,
-        post(
-            "/api/v1/auth/challenge",
-            None,
-            json!({"uid": "nurse.bo"}).to_string(),
-        ),
-    )
-    .await;
-    let nonce: [u8; 32] = hex::decode(ch["challenge"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap();
-    let sig = nurse.sign(&sign_in_message(&nonce, &UserId::new("nurse.bo").unwrap()));
-    let body =
-        json!({"uid": "nurse.bo", "challenge": ch["challenge"], "signature": hex::encode(sig)});
-    let (_, session) = call(&app, post("/api/v1/auth/session", None, body.to_string())).await;
+    let token = sign_in(&app, "nurse.bo", &nurse).await;
     Relay {
         app,
         state,
         nurse,
-        token: session["token"].as_str().unwrap().to_owned(),
+        token,
         relay_keys,
         rng,
         _anvil: anvil,
     }
-}
-
-async fn sign_in(app: &Router, uid: &str, keys: &Keypair) -> String {
-    let (_, ch) = call(
-        app,
-        post(
-            "/api/v1/auth/challenge",
-            None,
-            json!({"uid": uid}).to_string(),
-        ),
-    )
-    .await;
-    let nonce: [u8; 32] = hex::decode(ch["challenge"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap();
-    let sig = keys.sign(&sign_in_message(&nonce, &UserId::new(uid).unwrap()));
-    let body = json!({"uid": uid, "challenge": ch["challenge"], "signature": hex::encode(sig)});
-    let (status, session) = call(app, post("/api/v1/auth/session", None, body.to_string())).await;
-    assert_eq!(status, StatusCode::OK, "{session}");
-    session["token"].as_str().unwrap().to_owned()
 }
 
 impl Relay {
@@ -489,7 +439,7 @@ async fn wallet_path_with_an_anvil_account_as_the_wallet() {
     // Without an enrolled wallet address the wallet path is refused.
     let (status, err) = call(
         &r.app,
-        post("/api/v1/submissions/wallet", Some(&r.token), "{}".into()),
+        post("/api/v1/submissions/wallet", Some(&r.token), "{}"),
     )
     .await;
     assert_eq!(

@@ -29,6 +29,9 @@ const TEMPLATES: &str = include_str!("../../protocol/testdata/templates.json");
 #[path = "support/postgres.rs"]
 mod postgres;
 
+#[path = "support/http.rs"]
+mod http;
+
 /// Which database a test runs on: every test below runs on both.
 #[derive(Debug, Clone, Copy)]
 enum Db {
@@ -139,12 +142,7 @@ impl Harness {
     }
 
     async fn call(&self, req: Request<Body>) -> (StatusCode, Json) {
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Json::Null))
+        http::call(&self.app, req).await
     }
 
     async fn post(
@@ -153,41 +151,15 @@ impl Harness {
         token: Option<&str>,
         body: impl Into<Body>,
     ) -> (StatusCode, Json) {
-        let mut req = Request::post(path).header("content-type", "application/json");
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        self.call(req.body(body.into()).unwrap()).await
+        self.call(http::post(path, token, body)).await
     }
 
     async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Json) {
-        let mut req = Request::get(path);
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        self.call(req.body(Body::empty()).unwrap()).await
+        self.call(http::get(path, token)).await
     }
 
     async fn sign_in(&self, uid: &str, keys: &Keypair) -> String {
-        let (status, ch) = self
-            .post(
-                "/api/v1/auth/challenge",
-                None,
-                json!({"uid": uid}).to_string(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK);
-        let nonce: [u8; 32] = hex::decode(ch["challenge"].as_str().unwrap())
-            .unwrap()
-            .try_into()
-            .unwrap();
-        let sig = keys.sign(&sign_in_message(&nonce, &UserId::new(uid).unwrap()));
-        let body = json!({"uid": uid, "challenge": ch["challenge"], "signature": hex::encode(sig)});
-        let (status, session) = self
-            .post("/api/v1/auth/session", None, body.to_string())
-            .await;
-        assert_eq!(status, StatusCode::OK, "{session}");
-        session["token"].as_str().unwrap().to_owned()
+        http::sign_in(&self.app, uid, keys).await
     }
 
     async fn admin_token(&self) -> String {
