@@ -19,25 +19,47 @@ pub const READERS: [Role; 4] = [Role::Doctor, Role::Nurse, Role::Pathologist, Ro
 
 /// A stored record as the API shows it: the validated transaction (the signed TI and the
 /// chain's ACK) and where it sits in the log.
+///
+/// A row that no longer opens under the relay's at-rest key (its bytes were changed in the
+/// database) is still listed, with `validated` absent and `problem` saying why, so that a
+/// reader sees the damage instead of an error for the whole patient. The browser checks
+/// every record that does open against the chain itself.
 #[derive(Debug, Serialize)]
 pub struct RecordView {
+    /// Transaction id, as the row claims it.
+    pub tid: String,
     /// Leaf index in the record log.
     pub leaf_index: Option<u64>,
-    /// The record's commitment.
+    /// The record's commitment, as the row claims it.
     pub commitment: String,
-    /// The validated transaction, decrypted.
-    pub validated: ValidatedTransaction,
+    /// The validated transaction, decrypted; absent when the row does not open.
+    pub validated: Option<ValidatedTransaction>,
+    /// Why the row does not open (`envelope_corrupt`, `does_not_open`); absent when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<&'static str>,
 }
 
-fn open(state: &AppState, r: &StoredRecord) -> Result<RecordView, ApiError> {
-    let envelope = Envelope::from_canonical_bytes(&r.envelope).map_err(ApiError::internal)?;
-    let validated = ValidatedTransaction::open_at_rest(&envelope, &state.keys.at_rest, &r.tid)
-        .map_err(|e| ApiError::internal(format!("record {} does not open: {e}", r.tid)))?;
-    Ok(RecordView {
+fn open(state: &AppState, r: &StoredRecord) -> RecordView {
+    let opened = Envelope::from_canonical_bytes(&r.envelope)
+        .map_err(|_| "envelope_corrupt")
+        .and_then(|envelope| {
+            ValidatedTransaction::open_at_rest(&envelope, &state.keys.at_rest, &r.tid)
+                .map_err(|_| "does_not_open")
+        });
+    let (validated, problem) = match opened {
+        Ok(v) => (Some(v), None),
+        Err(problem) => {
+            tracing::warn!(tid = %r.tid, problem, "a stored record does not open");
+            (None, Some(problem))
+        }
+    };
+    RecordView {
+        tid: r.tid.to_hex(),
         leaf_index: r.leaf_index,
         commitment: r.commitment.to_hex(),
         validated,
-    })
+        problem,
+    }
 }
 
 /// `GET /api/v1/patients/{pid}/records`: the patient's stored records, oldest first.
@@ -59,11 +81,7 @@ pub async fn of_patient(
         .log_access(&caller.0.uid, "read_records", Some(&pid), None, now())
         .await
         .map_err(ApiError::internal)?;
-    let views = rows
-        .iter()
-        .map(|r| open(&state, r))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(views))
+    Ok(Json(rows.iter().map(|r| open(&state, r)).collect()))
 }
 
 /// A patient in the list: ids and counts only.

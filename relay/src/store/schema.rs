@@ -6,7 +6,7 @@
 use super::{Backend, Result, Store};
 
 /// The schema version this relay writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -113,6 +113,26 @@ CREATE TABLE schema_version (
 );
 "#;
 
+/// Version 2: the relay's signed checkpoints and their anchoring (batch anchoring, proofs and
+/// the audit's "log rewritten" check), and lawful erasure of a stored record.
+const V2: &str = r#"
+CREATE TABLE checkpoints (
+    size          BIGINT PRIMARY KEY,
+    root          {blob} NOT NULL,
+    signed        {blob} NOT NULL,
+    tx_hash       {blob},
+    block_number  BIGINT,
+    block_hash    {blob},
+    created_at    BIGINT NOT NULL,
+    anchored_at   BIGINT
+);
+ALTER TABLE records ADD COLUMN erased_by {blob};
+ALTER TABLE records ADD COLUMN erased_at BIGINT;
+"#;
+
+/// Every migration, oldest first: (version it brings the database to, its SQL).
+const MIGRATIONS: [(i64, &str); 2] = [(1, V1), (2, V2)];
+
 fn render(sql: &str, backend: Backend) -> String {
     let (blob, serial) = match backend {
         Backend::Sqlite => ("BLOB", "INTEGER"),
@@ -134,20 +154,22 @@ pub(super) async fn migrate(store: &Store) -> Result<()> {
         return Ok(());
     }
     let mut tx = store.begin_write().await?;
-    for stmt in render(V1, store.backend())
-        .split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        // The schema text is ours, not input: asserting it SQL-safe is sound.
-        sqlx::query(sqlx::AssertSqlSafe(stmt.to_owned()))
+    for (version, sql) in MIGRATIONS.into_iter().filter(|(v, _)| *v > current) {
+        for stmt in render(sql, store.backend())
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            // The schema text is ours, not input: asserting it SQL-safe is sound.
+            sqlx::query(sqlx::AssertSqlSafe(stmt.to_owned()))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+            .bind(version)
             .execute(&mut *tx)
             .await?;
     }
-    sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
-        .bind(SCHEMA_VERSION)
-        .execute(&mut *tx)
-        .await?;
     tx.commit().await?;
     Ok(())
 }
