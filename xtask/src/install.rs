@@ -13,6 +13,7 @@ pub(crate) fn ensure_all() -> Result {
     ensure_wasm_bindgen()?;
     ensure_node_tools()?;
     ensure_postgres()?;
+    ensure_chromium()?;
     Ok(())
 }
 
@@ -25,6 +26,14 @@ pub(crate) fn ensure_postgres() -> Result {
         return Ok(());
     }
     apt_install(&["postgresql"])
+}
+
+/// Debian's Chromium and ChromeDriver (the browser tests drive them headless).
+pub(crate) fn ensure_chromium() -> Result {
+    ensure_debian(&[
+        ("chromium", "chromium"),
+        ("chromedriver", "chromium-driver"),
+    ])
 }
 
 /// `rustup target add wasm32-unknown-unknown` when the target is missing.

@@ -2,6 +2,7 @@
 //!
 //! - `cargo xtask run`  — installs what is missing and runs the product on its embedded
 //!   default.
+//! - `cargo xtask wasm` — builds the browser client into `web/pkg/`.
 //! - `cargo xtask test` — installs what is missing and runs every check and test: the same
 //!   command CI runs through `.ci/run`.
 //!
@@ -13,6 +14,7 @@ mod install;
 mod run;
 mod shell;
 mod test;
+mod wasm;
 
 use std::process::ExitCode;
 
@@ -22,6 +24,7 @@ usage: cargo xtask <command>
 commands:
   run     install what is missing, then run the product (relay + web UI) locally
   test    install what is missing, then run every check and test (what CI runs)
+  wasm    build the browser client into web/pkg (the relay serves it)
   setup   only install what is missing
   vectors regenerate protocol/testdata/ golden vectors
 ";
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("run") => run::run(&args[1..]),
         Some("test") => test::test(&args[1..]),
+        Some("wasm") => wasm::build(),
         Some("setup") => install::ensure_all(),
         Some("vectors") => shell::cargo(&[
             "run",

@@ -1,11 +1,12 @@
 //! `cargo xtask run`: installs what is missing, then runs the relay (`mediblock serve`)
-//! on its embedded default. Extra arguments are passed to `mediblock serve`.
+//! on its embedded default, with the browser client built into `web/pkg/`. Extra arguments are passed to `mediblock serve`.
 
-use crate::install;
 use crate::shell::{self, Result, cargo_cmd};
+use crate::{install, wasm};
 
 pub(crate) fn run(args: &[String]) -> Result {
     install::ensure_node_tools()?;
+    wasm::build()?;
     let mut cmd = cargo_cmd(&[
         "run",
         "--release",

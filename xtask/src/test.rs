@@ -1,12 +1,13 @@
 //! `cargo xtask test`: every check and test, in the order that fails fastest.
 //!
 //! 1. `cargo fmt --check`; 2. `cargo clippy --workspace --all-targets -D warnings`;
-//! 3. native tests of the whole workspace (unit, golden vectors, properties, end to end);
-//! 4. the wasm32 build of the protocol and the client, and the protocol's tests compiled to
+//! 3. the browser client built into `web/pkg/` (`cargo xtask wasm`);
+//! 4. native tests of the whole workspace (unit, golden vectors, properties, end to end);
+//! 5. the wasm32 build of the protocol and the client, and the protocol's tests compiled to
 //!    wasm32 and run by `wasm-bindgen-test-runner`. A summary of counts closes the run.
 
-use crate::install;
 use crate::shell::{Result, cargo, cargo_cmd, run_capture, step};
+use crate::{install, wasm};
 
 /// Counts from `test result:` lines.
 #[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +68,9 @@ pub(crate) fn test(args: &[String]) -> Result {
         "-D",
         "warnings",
     ])?;
+
+    // The browser end-to-end tests load the client the relay serves from web/pkg.
+    wasm::build()?;
 
     step("native tests (whole workspace)");
     let native = Counts::parse(&run_capture(&mut cargo_cmd(&["test", "--workspace"]))?);
