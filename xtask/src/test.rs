@@ -4,7 +4,8 @@
 //! 3. the browser client built into `web/pkg/` (`cargo xtask wasm`);
 //! 4. native tests of the whole workspace (unit, golden vectors, properties, end to end);
 //! 5. the wasm32 build of the protocol and the client, and the protocol's tests compiled to
-//!    wasm32 and run by `wasm-bindgen-test-runner`. A summary of counts closes the run.
+//!    wasm32 and run by `wasm-bindgen-test-runner` on Node, and the browser client's tests
+//!    run by it in headless Chromium. A summary of counts closes the run.
 
 use crate::shell::{Result, cargo, cargo_cmd, run_capture, step};
 use crate::{install, wasm};
@@ -19,6 +20,13 @@ struct Counts {
 }
 
 impl Counts {
+    fn add(&mut self, other: Counts) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.ignored += other.ignored;
+        self.binaries += other.binaries;
+    }
+
     /// Adds every `test result: ok. 3 passed; 0 failed; 1 ignored; …` line in `output`.
     fn parse(output: &str) -> Self {
         let mut c = Counts::default();
@@ -99,7 +107,27 @@ pub(crate) fn test(args: &[String]) -> Result {
         "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
         "wasm-bindgen-test-runner",
     );
-    let wasm = Counts::parse(&run_capture(&mut wasm_cmd)?);
+    let mut wasm = Counts::parse(&run_capture(&mut wasm_cmd)?);
+
+    step("wasm32 tests of client-wasm (wasm-bindgen-test-runner in headless Chromium)");
+    // The runner drives Chromium through ChromeDriver with client-wasm/webdriver.json
+    // (the system browser, --no-sandbox and no background networking).
+    let mut browser_cmd = cargo_cmd(&[
+        "test",
+        "--target",
+        "wasm32-unknown-unknown",
+        "-p",
+        "mediblock-client-wasm",
+        "--tests",
+    ]);
+    browser_cmd
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            "wasm-bindgen-test-runner",
+        )
+        .env("CHROMEDRIVER", "/usr/bin/chromedriver");
+    let browser = Counts::parse(&run_capture(&mut browser_cmd)?);
+    wasm.add(browser);
 
     println!("\n==> summary");
     for (name, c) in [("native", native), ("wasm32", wasm)] {

@@ -1,0 +1,436 @@
+//! Headless-Chromium tests of opening records, the ABI of the on-chain check, the wallet
+//! path and the relay/RPC error objects.
+#![cfg(target_arch = "wasm32")]
+
+use mediblock_client_wasm::{chain, net, open, wallet};
+use mediblock_protocol::hash::keccak256;
+use mediblock_protocol::ids::{
+    AttrName, ChainHash, EthAddress, PatientId, Salt, TemplateRef, TxId, UnixMillis, UserId,
+};
+use mediblock_protocol::keys::Keypair;
+use mediblock_protocol::record::InitialTransaction;
+use mediblock_protocol::template::Template;
+use mediblock_protocol::validated::{Ack, ValidatedTransaction, Verdict};
+use mediblock_protocol::value::{Attributes, Value};
+use rand_core::UnwrapErr;
+use serde_json::json;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const VITALS: &str = include_str!("../../relay/templates/vital-signs.json");
+
+fn js(v: &serde_json::Value) -> JsValue {
+    js_sys::JSON::parse(&v.to_string()).expect("JSON.parse")
+}
+
+fn back(v: &JsValue) -> serde_json::Value {
+    let text = String::from(js_sys::JSON::stringify(v).expect("stringify"));
+    serde_json::from_str(&text).expect("JSON")
+}
+
+fn prop_str(v: &JsValue, key: &str) -> String {
+    js_sys::Reflect::get(v, &JsValue::from_str(key))
+        .expect("property")
+        .as_string()
+        .unwrap_or_else(|| panic!("{key} is not a string"))
+}
+
+fn rng() -> UnwrapErr<getrandom::SysRng> {
+    UnwrapErr(getrandom::SysRng)
+}
+
+fn validated(author: &Keypair, verdict: Verdict) -> ValidatedTransaction {
+    let mut rng = rng();
+    let attributes: Attributes = [
+        ("heart_rate", Value::Integer(72)),
+        ("systolic", Value::Integer(120)),
+        ("temperature", Value::Integer(366)),
+        ("smoker", Value::Boolean(true)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (AttrName::new(k).expect("name"), v))
+    .collect();
+    let ti = InitialTransaction {
+        tid: TxId::random(&mut rng),
+        uid: UserId::new("dr.ada").expect("uid"),
+        pid: PatientId::random(&mut rng),
+        template: TemplateRef {
+            id: "vital-signs".parse().expect("id"),
+            version: 1.try_into().expect("version"),
+        },
+        attributes,
+        created_at: UnixMillis(1_790_000_000_000),
+        salt: Salt::random(&mut rng),
+        prev: None,
+    };
+    ValidatedTransaction {
+        signed: ti.sign(author),
+        ack: Ack {
+            verdict,
+            chain_id: 31337,
+            contract: EthAddress::from_bytes([0xaa; 20]),
+            tx_hash: ChainHash::from_bytes([0xbb; 32]),
+            block_number: 12,
+            block_hash: ChainHash::from_bytes([0xcc; 32]),
+            log_index: 0,
+            batch: None,
+        },
+    }
+}
+
+fn row(v: &ValidatedTransaction) -> serde_json::Value {
+    json!({
+        "tid": v.signed.ti().tid,
+        "leaf_index": 4,
+        "commitment": v.signed.commitment(),
+        "validated": v,
+    })
+}
+
+fn author_keys(k: &Keypair) -> JsValue {
+    js(&json!(k.public()))
+}
+
+#[wasm_bindgen_test]
+fn a_good_record_opens_with_its_checks_passed() {
+    let author = Keypair::generate(&mut rng());
+    let v = validated(&author, Verdict::Valid);
+    let template = js(&serde_json::from_str::<serde_json::Value>(VITALS).expect("template"));
+    let out = back(
+        &open::open_record(js(&row(&v)), author_keys(&author), Some(template)).expect("opens"),
+    );
+    let ti = v.signed.ti();
+    assert_eq!(out["tid"], ti.tid.to_hex());
+    assert_eq!(out["pid"], ti.pid.to_hex());
+    assert_eq!(out["uid"], "dr.ada");
+    assert_eq!(out["template"], "vital-signs");
+    assert_eq!(out["version"], 1);
+    assert_eq!(out["timestamp"], 1_790_000_000_000u64);
+    assert_eq!(out["values"]["temperature"], 366);
+    assert_eq!(out["values"]["smoker"], true);
+    assert_eq!(out["display"]["temperature"], "36.6 °C");
+    assert_eq!(out["display"]["smoker"], "yes");
+    assert_eq!(out["previous"], serde_json::Value::Null);
+    assert_eq!(out["commitment"], v.signed.commitment().to_hex());
+    assert_eq!(out["signatureOk"], true);
+    assert_eq!(out["commitmentOk"], true);
+    assert_eq!(out["problem"], serde_json::Value::Null);
+    assert_eq!(out["verdict"], "valid");
+    assert_eq!(out["ack"]["chainId"], 31337);
+    assert_eq!(out["ack"]["contract"], format!("0x{}", "aa".repeat(20)));
+    assert_eq!(out["ack"]["txHash"], format!("0x{}", "bb".repeat(32)));
+    assert_eq!(out["ack"]["blockNumber"], 12);
+
+    let rejected = validated(&author, Verdict::Rejected { attribute_index: 2 });
+    let out =
+        back(&open::open_record(js(&row(&rejected)), author_keys(&author), None).expect("opens"));
+    assert_eq!(out["verdict"], "rejected");
+    assert_eq!(out["rejectedAttribute"], 2);
+    assert_eq!(out["display"]["temperature"], "366");
+}
+
+#[wasm_bindgen_test]
+fn tampering_is_caught_in_the_browser() {
+    let author = Keypair::generate(&mut rng());
+    let v = validated(&author, Verdict::Valid);
+
+    // A flipped signature byte.
+    let mut r = row(&v);
+    let sig = r["validated"]["signed"]["signature"]
+        .as_str()
+        .expect("sig")
+        .to_owned();
+    let flipped = format!(
+        "{}{}",
+        if &sig[..2] == "00" { "01" } else { "00" },
+        &sig[2..]
+    );
+    r["validated"]["signed"]["signature"] = json!(flipped);
+    let out = back(&open::open_record(js(&r), author_keys(&author), None).expect("opens"));
+    assert_eq!(out["signatureOk"], false);
+    assert_eq!(out["commitmentOk"], false);
+    assert_eq!(out["problem"], "signature_invalid");
+
+    // A changed value: the signature no longer covers it.
+    let mut r = row(&v);
+    r["validated"]["signed"]["ti"]["attributes"]["heart_rate"]["value"] = json!(40);
+    let out = back(&open::open_record(js(&r), author_keys(&author), None).expect("opens"));
+    assert_eq!(out["values"]["heart_rate"], 40);
+    assert_eq!(out["signatureOk"], false);
+    assert_eq!(out["problem"], "signature_invalid");
+
+    // The row claims another commitment than its content has.
+    let mut r = row(&v);
+    r["commitment"] = json!("11".repeat(32));
+    let out = back(&open::open_record(js(&r), author_keys(&author), None).expect("opens"));
+    assert_eq!(out["signatureOk"], true);
+    assert_eq!(out["commitmentOk"], false);
+    assert_eq!(out["problem"], "commitment_mismatch");
+
+    // Signed by someone else than the claimed author.
+    let other = Keypair::generate(&mut rng());
+    let out = back(&open::open_record(js(&row(&v)), author_keys(&other), None).expect("opens"));
+    assert_eq!(out["signatureOk"], false);
+
+    // A row that does not open at the relay.
+    let r = json!({"tid": v.signed.ti().tid, "leaf_index": 4, "commitment": v.signed.commitment(),
+                   "validated": null, "problem": "does_not_open"});
+    let out = back(&open::open_record(js(&r), author_keys(&author), None).expect("opens"));
+    assert_eq!(out["problem"], "does_not_open");
+    assert_eq!(out["signatureOk"], false);
+    assert_eq!(out["commitmentOk"], false);
+    assert_eq!(out["ack"], serde_json::Value::Null);
+
+    let err = open::open_record(js(&json!({"tid": 1})), author_keys(&author), None)
+        .expect_err("not a record");
+    assert_eq!(err.code(), "invalid_input");
+}
+
+#[wasm_bindgen_test]
+fn on_chain_check_abi_matches_independent_values() {
+    let tid: TxId = "0f1e2d3c4b5a69788796a5b4c3d2e1f0".parse().expect("tid");
+    let data = chain::record_of_calldata(&tid);
+    assert_eq!(data[..4], keccak256(b"recordOf(bytes16)")[..4]);
+    assert_eq!(
+        hex::encode(&data[..4]),
+        hex::encode(&keccak256(b"recordOf(bytes16)")[..4])
+    );
+    assert_eq!(&data[4..20], tid.as_bytes());
+    assert_eq!(data.len(), 4 + 32);
+    assert_eq!(
+        chain::record_anchored_topic(),
+        keccak256(b"RecordAnchored(bytes16,bytes32,uint256)")
+    );
+    let mut topic = [0u8; 32];
+    topic[..16].copy_from_slice(tid.as_bytes());
+    assert_eq!(chain::tid_topic(&tid), topic);
+
+    let mut answer = [0u8; 128];
+    answer[31] = 5; // template handle
+    answer[95] = 2; // path: wallet
+    answer[96..124].copy_from_slice(&[0x77; 28]);
+    let r = chain::decode_record_of(&answer).expect("decodes");
+    assert_eq!((r.handle, r.verdict, r.path), (5, 0, 2));
+    assert_eq!(r.commitment_prefix, [0x77; 28]);
+
+    let mut log_data = [0u8; 64];
+    log_data[..32].copy_from_slice(&[0x99; 32]);
+    log_data[32..52].copy_from_slice(&[0x12; 20]);
+    log_data[61] = 5;
+    log_data[62] = 3;
+    log_data[63] = 1;
+    let e = chain::decode_record_anchored(&[chain::record_anchored_topic(), topic], &log_data)
+        .expect("decodes");
+    assert_eq!((e.handle, e.verdict, e.path), (5, 3, 1));
+    assert_eq!(e.submitter, [0x12; 20]);
+}
+
+#[wasm_bindgen_test]
+async fn verify_on_chain_reports_an_unreachable_node_as_rpc_error() {
+    let req = js(
+        &json!({"rpc": "http://127.0.0.1:9/", "registry": format!("0x{}", "aa".repeat(20)),
+                         "tid": "00".repeat(16), "commitment": "11".repeat(32), "verdict": "valid"}),
+    );
+    let err = chain::verify_on_chain(req).await.expect_err("unreachable");
+    assert_eq!(err.code(), "rpc_error");
+    let thrown = JsValue::from(err);
+    assert_eq!(prop_str(&thrown, "code"), "rpc_error");
+    let bad = js(
+        &json!({"rpc": "http://127.0.0.1:9/", "registry": "nope", "tid": "00", "commitment": ""}),
+    );
+    assert_eq!(
+        chain::verify_on_chain(bad).await.expect_err("bad").code(),
+        "invalid_input"
+    );
+}
+
+fn wallet_fixture(values: &[i64]) -> serde_json::Value {
+    let tid = [0x11u8; 16];
+    let commitment = [0x22u8; 32];
+    // 2100-01-01: the co-signature is still valid whenever the test runs.
+    let deadline: u64 = 4_102_444_800;
+    let mut data = vec![wallet::OP_ANCHOR_COSIGNED];
+    data.extend(tid);
+    data.extend(commitment);
+    data.extend(3u16.to_be_bytes());
+    data.extend(deadline.to_be_bytes());
+    data.extend([0x44; 65]);
+    for v in values {
+        data.extend(v.to_be_bytes());
+    }
+    json!({
+        "to": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        "data": format!("0x{}", hex::encode(&data)),
+        "chain_id": 31337,
+        "deadline": deadline,
+        "record": {
+            "tid": format!("0x{}", hex::encode(tid)),
+            "commitment": format!("0x{}", hex::encode(commitment)),
+            "template": 3,
+            "values": values,
+            "deadline": deadline,
+            "submitter": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+        }
+    })
+}
+
+#[wasm_bindgen_test]
+fn wallet_summary_reads_the_calldata_and_checks_it() {
+    let template: serde_json::Value = serde_json::from_str(VITALS).expect("template");
+    let t: Template = serde_json::from_value(template.clone()).expect("template");
+    assert_eq!(t.on_chain_attributes().count(), 3);
+    let s = back(
+        &wallet::wallet_summary(js(&wallet_fixture(&[72, 120, 366])), js(&template))
+            .expect("summary"),
+    );
+    assert_eq!(s["title"], "Anchor a “Vital signs” record on chain");
+    let lines: Vec<(String, String)> = s["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| {
+            (
+                l["label"].as_str().expect("label").to_owned(),
+                l["value"].as_str().expect("value").to_owned(),
+            )
+        })
+        .collect();
+    let find = |label: &str| {
+        lines
+            .iter()
+            .find(|(l, _)| l == label)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no line {label}"))
+    };
+    assert_eq!(find("Template"), "Vital signs (vital-signs, version 1)");
+    assert_eq!(find("Heart rate"), "72 bpm");
+    assert_eq!(find("Systolic blood pressure"), "120 mmHg");
+    assert_eq!(find("Body temperature"), "36.6 °C");
+    assert_eq!(find("Commitment"), format!("0x{}", "22".repeat(32)));
+    assert_eq!(find("Valid until"), "2100-01-01 00:00 UTC");
+    assert_eq!(find("Network"), "a local development chain (chain 31337)");
+    assert_eq!(
+        find("Registry contract"),
+        "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    );
+
+    // The relay's description must match the calldata the wallet sends.
+    let mut lying = wallet_fixture(&[72, 120, 366]);
+    lying["record"]["values"] = json!([72, 120, 370]);
+    let err = wallet::wallet_summary(js(&lying), js(&template)).expect_err("mismatch");
+    assert_eq!(err.code(), "wallet_mismatch");
+    let short = wallet_fixture(&[72, 120]);
+    assert_eq!(
+        wallet::wallet_summary(js(&short), js(&template))
+            .expect_err("count")
+            .code(),
+        "wallet_mismatch"
+    );
+}
+
+/// Installs a scripted EIP-1193 provider as `window.ethereum`. A real wallet cannot be
+/// driven headless to refuse or to sit on another network on demand, so these faults are
+/// injected (the real-chain path is the Playwright suite's).
+fn install_provider(script: &str) {
+    let f = js_sys::Function::new_no_args(&format!("window.ethereum = {script};"));
+    f.call0(&JsValue::NULL).expect("installed");
+}
+
+fn remove_provider() {
+    let f = js_sys::Function::new_no_args("delete window.ethereum;");
+    f.call0(&JsValue::NULL).expect("removed");
+}
+
+#[wasm_bindgen_test]
+async fn wallet_faults_have_clear_codes() {
+    remove_provider();
+    let err = wallet::connect_wallet().await.expect_err("no wallet");
+    assert_eq!(err.code(), "no_wallet");
+
+    install_provider(
+        "{ request: async ({method}) => { \
+             if (method === 'eth_chainId') return '0x1'; \
+             if (method === 'eth_accounts') return ['0x70997970c51812dc3a010c7d01b50e0d17dc79c8']; \
+             throw Object.assign(new Error('User rejected the request.'), {code: 4001}); } }",
+    );
+    let err = wallet::connect_wallet().await.expect_err("refused");
+    assert_eq!(err.code(), "wallet_rejected");
+    let err = wallet::send_wallet_transaction(js(&wallet_fixture(&[72, 120, 366])))
+        .await
+        .expect_err("wrong chain");
+    assert_eq!(err.code(), "wrong_network");
+    assert!(
+        err.message().contains("Ethereum mainnet"),
+        "{}",
+        err.message()
+    );
+    assert!(err.message().contains("chain 31337"), "{}", err.message());
+
+    install_provider(
+        "{ sent: null, request: async ({method, params}) => { \
+             if (method === 'eth_chainId') return '0x7a69'; \
+             if (method === 'eth_accounts' || method === 'eth_requestAccounts') \
+                 return ['0x70997970c51812dc3a010c7d01b50e0d17dc79c8']; \
+             if (method === 'eth_sendTransaction') { \
+                 window.ethereum.sent = params[0]; \
+                 throw Object.assign(new Error('User denied transaction signature.'), {code: 4001}); } \
+             throw new Error('unexpected ' + method); } }",
+    );
+    let connected = back(&wallet::connect_wallet().await.expect("connected"));
+    assert_eq!(connected["chainId"], 31337);
+    assert_eq!(
+        connected["address"],
+        "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
+    );
+    let err = wallet::send_wallet_transaction(js(&wallet_fixture(&[72, 120, 366])))
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), "wallet_rejected");
+    let sent = js_sys::Function::new_no_args("return window.ethereum.sent;")
+        .call0(&JsValue::NULL)
+        .expect("sent");
+    let sent = back(&sent);
+    assert_eq!(sent["from"], "0x70997970c51812dc3a010c7d01b50e0d17dc79c8");
+    assert_eq!(sent["to"], "0x5FbDB2315678afecb367f032d93F642f64180aa3");
+    assert_eq!(sent["data"], wallet_fixture(&[72, 120, 366])["data"]);
+    remove_provider();
+}
+
+#[wasm_bindgen_test]
+async fn relay_errors_carry_code_and_status() {
+    let origin = js_sys::Function::new_no_args("return location.origin;")
+        .call0(&JsValue::NULL)
+        .expect("origin")
+        .as_string()
+        .expect("origin string");
+    let err = net::api(
+        origin,
+        Some("00".repeat(32)),
+        "GET".into(),
+        "/no/such/path".into(),
+        JsValue::UNDEFINED,
+    )
+    .await
+    .expect_err("404");
+    assert_eq!(err.status(), Some(404));
+    assert_eq!(err.code(), "relay_error");
+    let thrown = JsValue::from(err);
+    assert_eq!(
+        js_sys::Reflect::get(&thrown, &"status".into())
+            .expect("status")
+            .as_f64(),
+        Some(404.0)
+    );
+    let err = net::api(
+        "http://127.0.0.1:9".into(),
+        None,
+        "GET".into(),
+        "/api/v1/info".into(),
+        JsValue::UNDEFINED,
+    )
+    .await
+    .expect_err("unreachable");
+    assert_eq!(err.code(), "relay_unreachable");
+}
