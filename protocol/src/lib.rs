@@ -11,6 +11,7 @@ pub mod hash;
 pub mod ids;
 pub mod keys;
 pub mod merkle;
+pub mod proof;
 pub mod record;
 pub mod rules;
 pub mod template;

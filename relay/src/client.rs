@@ -72,7 +72,9 @@ impl Session {
         Ok(Self { http, base, token })
     }
 
-    async fn get(&self, path: &str) -> Result<Value> {
+    /// `GET {base}{path}` with the session's token; the answer's JSON, or the error status
+    /// and body.
+    pub async fn get(&self, path: &str) -> Result<Value> {
         send(
             self.http
                 .get(format!("{}{path}", self.base))

@@ -87,6 +87,67 @@ pub enum Command {
         /// Attribute values as name=value, e.g. heart_rate=72 temperature=36.8.
         fields: Vec<String>,
     },
+    /// Download one record's proof file (see docs/PROOFS.md) as a clinician or auditor.
+    Proof {
+        /// The relay.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Your key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// Your user id.
+        #[arg(long)]
+        uid: String,
+        /// The record's transaction id (32 hex digits).
+        #[arg(long)]
+        tid: String,
+        /// Where to write the proof file (JSON).
+        #[arg(long)]
+        out: PathBuf,
+        /// Leave the signed record (the health data) out of the file.
+        #[arg(long)]
+        withhold_content: bool,
+    },
+    /// Audit the store against the chain and the Merkle log: report every modified,
+    /// deleted, forged, moved, replayed, rolled-back or verdict-flipped record and any
+    /// rewrite of the log. Same settings as `serve`. Exit code 0: clean; 1: findings;
+    /// 2: the audit could not run.
+    Audit(AuditArgs),
+    /// Verify a proof file with nothing but an Ethereum JSON-RPC endpoint. Exit code 0:
+    /// verified; 1: a check failed; 2: the file or the node could not be read.
+    Verify {
+        /// The proof file.
+        file: PathBuf,
+        /// Ethereum JSON-RPC URL of the chain the file names.
+        #[arg(long, env = "MEDIBLOCK_RPC_URL")]
+        rpc: String,
+        /// Require this relay ed25519 public key (64 hex digits) for the checkpoint.
+        #[arg(long)]
+        relay_key: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Options of `mediblock audit`: `serve`'s settings (database, chain, keys) and the scope.
+#[derive(Debug, Default, clap::Args)]
+pub struct AuditArgs {
+    /// The relay's settings, exactly as for `serve`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Only this patient's records (32 hex digits).
+    #[arg(long)]
+    pub patient: Option<String>,
+    /// Only records stored at or after this time (RFC 3339 or Unix milliseconds).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only records stored at or before this time (RFC 3339 or Unix milliseconds).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Print the report as JSON (the same as `GET /api/v1/audit`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `mediblock serve`. Each overrides the config file's key of the same name.
@@ -124,6 +185,11 @@ pub struct ServeArgs {
     /// Address of the deployed registry (required with --rpc-url).
     #[arg(long, env = "MEDIBLOCK_REGISTRY")]
     pub registry: Option<String>,
+    /// The JSON-RPC URL browsers are told to check anchors with (`/api/v1/info`), with
+    /// --rpc-url. Never the relay's own URL, which may carry a provider's API key; without
+    /// it browsers use the person's wallet or a node they choose.
+    #[arg(long, env = "MEDIBLOCK_BROWSER_RPC_URL")]
+    pub browser_rpc_url: Option<String>,
     /// File holding the relay's Ethereum private key as hex (with --rpc-url; or put the key
     /// itself in the MEDIBLOCK_ETH_KEY environment variable).
     #[arg(long, env = "MEDIBLOCK_ETH_KEY_FILE")]
@@ -131,6 +197,13 @@ pub struct ServeArgs {
     /// Blocks to wait after inclusion before a record counts as anchored [default: 1].
     #[arg(long, env = "MEDIBLOCK_CONFIRMATIONS")]
     pub confirmations: Option<u64>,
+    /// Sign and anchor a checkpoint of the record log once this many leaves are not yet
+    /// covered by one [default: 256].
+    #[arg(long, env = "MEDIBLOCK_CHECKPOINT_EVERY_LEAVES")]
+    pub checkpoint_every_leaves: Option<u64>,
+    /// ... or once the oldest uncovered leaf is this many seconds old [default: 30].
+    #[arg(long, env = "MEDIBLOCK_CHECKPOINT_EVERY_SECONDS")]
+    pub checkpoint_every_seconds: Option<u64>,
 }
 
 /// The config file's shape. Unknown keys are errors.
@@ -155,10 +228,16 @@ pub struct FileConfig {
     pub rpc_url: Option<String>,
     /// `registry`.
     pub registry: Option<String>,
+    /// `browser_rpc_url`.
+    pub browser_rpc_url: Option<String>,
     /// `eth_key_file`.
     pub eth_key_file: Option<PathBuf>,
     /// `confirmations`.
     pub confirmations: Option<u64>,
+    /// `checkpoint_every_leaves`.
+    pub checkpoint_every_leaves: Option<u64>,
+    /// `checkpoint_every_seconds`.
+    pub checkpoint_every_seconds: Option<u64>,
 }
 
 /// Resolved settings of `mediblock serve`.
@@ -180,6 +259,8 @@ pub struct Settings {
     pub session_minutes: u64,
     /// Where the chain is.
     pub chain: ChainSettings,
+    /// When the checkpointer signs and anchors a checkpoint.
+    pub checkpoint: crate::checkpointer::CheckpointPolicy,
 }
 
 /// Which chain the relay anchors on.
@@ -196,6 +277,8 @@ pub enum ChainSettings {
         rpc_url: alloy::transports::http::reqwest::Url,
         /// Registry address.
         registry: alloy::primitives::Address,
+        /// The JSON-RPC URL published to browsers, if any (checked to be a URL).
+        browser_rpc_url: Option<String>,
         /// Where the relay's Ethereum key comes from (never logged).
         eth_key: EthKey,
         /// Blocks to wait for.
@@ -283,6 +366,15 @@ impl ServeArgs {
                     .ok_or("registry: required with rpc_url")?
                     .parse()
                     .map_err(|e| format!("registry: not an address ({e})"))?,
+                browser_rpc_url: self
+                    .browser_rpc_url
+                    .or(file.browser_rpc_url)
+                    .map(|u| {
+                        u.parse::<alloy::transports::http::reqwest::Url>()
+                            .map(|u| u.to_string())
+                            .map_err(|e| format!("browser_rpc_url: not a URL ({e})"))
+                    })
+                    .transpose()?,
                 eth_key: match self.eth_key_file.or(file.eth_key_file) {
                     Some(path) => EthKey::File(path),
                     None => EthKey::Env(zeroize::Zeroizing::new(
@@ -294,8 +386,27 @@ impl ServeArgs {
                 confirmations,
             },
         };
+        let every_leaves = self
+            .checkpoint_every_leaves
+            .or(file.checkpoint_every_leaves)
+            .unwrap_or(256);
+        if every_leaves == 0 {
+            return Err("checkpoint_every_leaves: must be at least 1".into());
+        }
+        let every_seconds = self
+            .checkpoint_every_seconds
+            .or(file.checkpoint_every_seconds)
+            .unwrap_or(30);
+        if every_seconds == 0 {
+            return Err("checkpoint_every_seconds: must be at least 1".into());
+        }
+        let checkpoint = crate::checkpointer::CheckpointPolicy {
+            every_leaves,
+            max_delay: std::time::Duration::from_secs(every_seconds),
+        };
         Ok(Settings {
             chain,
+            checkpoint,
             listen: self
                 .listen
                 .or(file.listen)
@@ -370,6 +481,7 @@ mod secret_tests {
         let settings = ChainSettings::Remote {
             rpc_url: "http://127.0.0.1:8545".parse().unwrap(),
             registry: alloy::primitives::Address::ZERO,
+            browser_rpc_url: None,
             eth_key: key,
             confirmations: 1,
         };

@@ -6,13 +6,17 @@
 //! shows where each lives.
 
 pub mod api;
+pub mod audit;
 pub mod chain;
+pub mod checkpointer;
 pub mod client;
 pub mod config;
+pub mod erasure;
 pub mod error;
 pub mod handshaker;
 pub mod keys;
 pub mod metrics;
+pub mod proof;
 pub mod store;
 pub mod worker;
 
@@ -94,11 +98,15 @@ pub fn app(state: AppState) -> Router {
         .route("/auth/session", post(auth::session))
         .route("/me", get(users::me))
         .route("/users", get(users::list).post(users::enrol))
+        .route("/users/{uid}/keys", get(users::keys))
         .route("/templates", get(templates::list).post(templates::publish))
         .route("/templates/check", post(templates::check))
         .route("/templates/{id}/{version}", get(templates::get_one))
         .route("/patients", get(records::patients))
         .route("/patients/{pid}/records", get(records::of_patient))
+        .route("/records/{tid}/proof", get(api::proofs::proof))
+        .route("/records/{tid}/erasure", post(erasure::request))
+        .route("/audit", get(api::audit::audit))
         .route("/rejected", get(records::rejected))
         .route("/submissions", post(submissions::submit))
         .route("/submissions/wallet", post(submissions::submit_wallet))

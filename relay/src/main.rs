@@ -9,6 +9,7 @@ use mediblock_protocol::ids::{Role, UserId};
 use mediblock_protocol::template::Template;
 use mediblock_relay::chain::anvil::{Anvil, AnvilOptions};
 use mediblock_relay::chain::{Chain, registry, setup};
+use mediblock_relay::checkpointer::Checkpointer;
 use mediblock_relay::client;
 use mediblock_relay::config::{ChainSettings, Cli, Command, Settings};
 use mediblock_relay::keys::{RelayKeys, load_or_create};
@@ -61,6 +62,21 @@ async fn main() -> std::process::ExitCode {
             patient,
             fields,
         } => submit(&url, &key, &uid, &template, patient.as_deref(), &fields).await,
+        Command::Proof {
+            url,
+            key,
+            uid,
+            tid,
+            out,
+            withhold_content,
+        } => proof(&url, &key, &uid, &tid, &out, withhold_content).await,
+        Command::Audit(args) => return mediblock_relay::audit::cli::command(args).await,
+        Command::Verify {
+            file,
+            rpc,
+            relay_key,
+            json,
+        } => return verify(&file, &rpc, relay_key.as_deref(), json).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -114,6 +130,71 @@ async fn submit(
     Ok(())
 }
 
+async fn proof(
+    url: &str,
+    key: &std::path::Path,
+    uid: &str,
+    tid: &str,
+    out: &std::path::Path,
+    withhold_content: bool,
+) -> Result<(), String> {
+    let uid = UserId::new(uid).map_err(|e| e.to_string())?;
+    let tid = tid.parse().map_err(|e| format!("--tid: {e}"))?;
+    let bundle =
+        mediblock_relay::proof::download(url, key, &uid, &tid, withhold_content, out).await?;
+    println!(
+        "wrote the proof file of record {tid} (leaf {} of checkpoint {}) to {}",
+        bundle.inclusion.leaf_index,
+        bundle.checkpoint.checkpoint.size(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// `mediblock verify`: exit code 0 verified, 1 a check failed, 2 could not check.
+async fn verify(
+    file: &std::path::Path,
+    rpc: &str,
+    relay_key: Option<&str>,
+    json: bool,
+) -> std::process::ExitCode {
+    use mediblock_relay::proof;
+    let checked = async {
+        let mut pinned = mediblock_protocol::proof::Pinned::default();
+        if let Some(key) = relay_key {
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(key.trim_start_matches("0x"), &mut bytes)
+                .map_err(|_| "--relay-key: expected 32 bytes as hex".to_owned())?;
+            pinned.relay_key = Some(bytes);
+        }
+        let bundle = proof::read_bundle(file)?;
+        let report = proof::verify(&bundle, rpc, &pinned).await?;
+        Ok::<_, String>((bundle, report))
+    };
+    match checked.await {
+        Ok((bundle, report)) => {
+            if json {
+                println!("{:#}", proof::render_json(&bundle, &report));
+            } else {
+                print!("{}", proof::render(&bundle, &report));
+            }
+            if report.ok() {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            if json {
+                println!("{:#}", serde_json::json!({"verified": null, "error": e}));
+            } else {
+                eprintln!("cannot verify: {e}");
+            }
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
 async fn deploy(rpc_url: &str, eth_key_file: &std::path::Path) -> Result<(), String> {
     let signer = read_eth_key(eth_key_file)?;
     let me = signer.address();
@@ -161,14 +242,16 @@ async fn serve(args: Settings) -> Result<(), String> {
         keys: Arc::new(keys),
         web_dir: args.web_dir,
         metrics: Default::default(),
-        chain: None,
+        // The HTTP side needs the chain too: wallet enrolment, template registration, the
+        // wallet path's co-signature and `/info`'s chain facts.
+        chain: Some(chain.clone()),
         wake_worker: Default::default(),
         events: tokio::sync::broadcast::channel(1024).0,
         session_ttl_ms: args.session_minutes.saturating_mul(60_000),
     };
     let worker = Worker::new(
         state.clone(),
-        chain,
+        chain.clone(),
         format!("relay-{}", std::process::id()),
     );
     let wake = worker.notify.clone();
@@ -177,10 +260,17 @@ async fn serve(args: Settings) -> Result<(), String> {
         ..state
     };
     tokio::spawn(worker.run());
+    let checkpointer = Checkpointer::new(
+        state.clone(),
+        chain,
+        args.checkpoint,
+        format!("relay-{}", std::process::id()),
+    );
+    tokio::spawn(checkpointer.run());
+    // Lawful erasures: destroy an erased record's content once its erasure record is stored.
+    tokio::spawn(mediblock_relay::erasure::run(state.clone()));
     let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown_requested())
         .await
         .map_err(|e| format!("server error: {e}"));
     store.close().await;
@@ -195,15 +285,19 @@ async fn connect_chain(args: &Settings, store: &Store) -> Result<(Chain, Option<
         ChainSettings::Remote {
             rpc_url,
             registry: address,
+            browser_rpc_url,
             eth_key,
             confirmations,
         } => {
             let signer = parse_eth_key(&eth_key.read()?)?;
             let provider = registry::provider(rpc_url.clone(), signer.clone());
-            let chain = Chain::connect(provider, *address, *confirmations)
+            let mut chain = Chain::connect(provider, *address, *confirmations)
                 .await
                 .map_err(|e| format!("rpc_url: {e}"))?
                 .with_cosigner(signer);
+            if let Some(url) = browser_rpc_url {
+                chain = chain.with_rpc_url(url.clone());
+            }
             Ok((chain, None))
         }
         ChainSettings::Embedded { confirmations } => {
@@ -251,20 +345,30 @@ async fn connect_chain(args: &Settings, store: &Store) -> Result<(Chain, Option<
                 .await
                 .map_err(|e| e.to_string())?;
             tracing::info!(rpc = %anvil.url(), registry = %address, "local chain ready");
+            // `mediblock audit` reads the live chain while this relay runs.
+            store
+                .set_meta(
+                    mediblock_relay::audit::cli::EMBEDDED_RPC_META,
+                    anvil.url().as_str(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
             let chain = Chain::connect(provider, address, *confirmations)
                 .await
                 .map_err(|e| e.to_string())?
-                .with_cosigner(signer);
+                .with_cosigner(signer)
+                .with_rpc_url(anvil.url().to_string());
             Ok((chain, Some(anvil)))
         }
     }
 }
 
 /// The demo templates shipped in `relay/templates/`, published and registered on first run.
-const DEMO_TEMPLATES: [&str; 3] = [
+const DEMO_TEMPLATES: [&str; 4] = [
     include_str!("../templates/vital-signs.json"),
     include_str!("../templates/patient-profile.json"),
     include_str!("../templates/assessment.json"),
+    mediblock_relay::erasure::TEMPLATE_JSON,
 ];
 
 async fn publish_demo_templates(store: &Store, chain: &Chain) -> Result<(), String> {
@@ -317,4 +421,23 @@ async fn first_run_admin(
         path.display()
     );
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what a service manager or `kill` sends), so that `serve`
+/// stops its embedded anvil and closes the store either way.
+async fn shutdown_requested() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            // Without a SIGTERM handler, Ctrl-C still works.
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
 }

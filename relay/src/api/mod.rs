@@ -1,9 +1,11 @@
 //! HTTP handlers, one module per resource. Each handler has one shape: extract (and
 //! authenticate), load, call the pure core, persist, respond.
 
+pub mod audit;
 pub mod auth;
 pub mod events;
 pub mod ops;
+pub mod proofs;
 pub mod records;
 pub mod submissions;
 pub mod templates;

@@ -36,6 +36,16 @@ pub struct Info {
     pub protocol: &'static str,
     /// The relay's public keys: clinicians seal initial transactions to the X25519 one.
     pub relay_keys: mediblock_protocol::keys::PublicKeys,
+    /// EIP-155 chain id of the chain the relay anchors on (absent when it does not anchor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain_id: Option<u64>,
+    /// The registry contract's address (0x-prefixed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    /// The JSON-RPC URL the relay was configured with, for browsers that check anchors on
+    /// chain themselves (absent when unknown; a browser may use its wallet instead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpc_url: Option<String>,
 }
 
 /// `GET /api/v1/info`: what a client needs before talking to the relay.
@@ -44,6 +54,12 @@ pub async fn info(State(state): State<AppState>) -> Json<Info> {
         version: env!("CARGO_PKG_VERSION"),
         protocol: "v1",
         relay_keys: state.keys.relay.public(),
+        chain_id: state.chain.as_ref().map(crate::chain::Chain::chain_id),
+        registry: state.chain.as_ref().map(|c| c.registry().to_string()),
+        rpc_url: state
+            .chain
+            .as_ref()
+            .and_then(|c| c.rpc_url().map(str::to_owned)),
     })
 }
 

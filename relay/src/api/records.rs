@@ -34,12 +34,27 @@ pub struct RecordView {
     pub commitment: String,
     /// The validated transaction, decrypted; absent when the row does not open.
     pub validated: Option<ValidatedTransaction>,
-    /// Why the row does not open (`envelope_corrupt`, `does_not_open`); absent when it does.
+    /// Why the row does not open (`envelope_corrupt`, `does_not_open`); absent when it does
+    /// or when it was lawfully erased.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<&'static str>,
+    /// For a lawfully erased record (content destroyed, commitment and leaf kept): the
+    /// transaction id of the erasure record, itself signed, anchored and listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erased_by: Option<String>,
 }
 
 fn open(state: &AppState, r: &StoredRecord) -> RecordView {
+    if let Some(erasure) = &r.erased_by {
+        return RecordView {
+            tid: r.tid.to_hex(),
+            leaf_index: r.leaf_index,
+            commitment: r.commitment.to_hex(),
+            validated: None,
+            problem: None,
+            erased_by: Some(erasure.to_hex()),
+        };
+    }
     let opened = Envelope::from_canonical_bytes(&r.envelope)
         .map_err(|_| "envelope_corrupt")
         .and_then(|envelope| {
@@ -59,6 +74,7 @@ fn open(state: &AppState, r: &StoredRecord) -> RecordView {
         commitment: r.commitment.to_hex(),
         validated,
         problem,
+        erased_by: None,
     }
 }
 

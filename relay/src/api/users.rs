@@ -1,9 +1,10 @@
-//! Enrolment and the user list (administrators only), and `GET /api/v1/me`.
+//! Enrolment and the user list (administrators only), a user's public keys (anyone signed
+//! in, to check the signatures on records), and `GET /api/v1/me`.
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use mediblock_protocol::ids::{EthAddress, Role, UserId};
 use mediblock_protocol::keys::PublicKeys;
@@ -114,6 +115,25 @@ pub async fn list(
     caller.require(&[Role::Admin])?;
     let users = state.store.users().await.map_err(ApiError::internal)?;
     Ok(Json(users.into_iter().map(UserView::from).collect()))
+}
+
+/// `GET /api/v1/users/{uid}/keys` (anyone signed in): one user's public keys, role and
+/// status, so that a reader's browser can check the author's signature on a record itself.
+/// Public keys are not secret; `404 unknown_user` for an id nobody holds.
+pub async fn keys(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(uid): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    let uid: UserId = uid.parse()?;
+    match state.store.user(&uid).await.map_err(ApiError::internal)? {
+        Some(user) => Ok(Json(user.into())),
+        None => Err(ApiError::client(
+            StatusCode::NOT_FOUND,
+            "unknown_user",
+            format!("no user {uid} is enrolled"),
+        )),
+    }
 }
 
 /// `GET /api/v1/me`: the signed-in user.

@@ -34,6 +34,10 @@ pub struct Chain {
     chain_id: u64,
     confirmations: u64,
     cosigner: Option<alloy::signers::local::PrivateKeySigner>,
+    rpc_url: Option<String>,
+    /// Serialises this relay's sends (the anchoring worker and the checkpointer share one
+    /// account): the nonce is asked from the node, so two sends at once could get the same.
+    send_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Where and how a record was anchored: the event, its transaction and block.
@@ -71,7 +75,22 @@ impl Chain {
             chain_id,
             confirmations: confirmations.max(1),
             cosigner: None,
+            rpc_url: None,
+            send_lock: Default::default(),
         })
+    }
+
+    /// The JSON-RPC URL that `GET /api/v1/info` hands to browsers so they check anchors on
+    /// chain themselves: the embedded anvil's, or the operator's `browser_rpc_url` (never the
+    /// relay's own URL, which may carry a provider's API key).
+    pub fn with_rpc_url(mut self, url: impl Into<String>) -> Self {
+        self.rpc_url = Some(url.into());
+        self
+    }
+
+    /// The JSON-RPC URL published to browsers, if any.
+    pub fn rpc_url(&self) -> Option<&str> {
+        self.rpc_url.as_deref()
     }
 
     /// The relay's Ethereum key, used to co-sign records that wallets send (the wallet path).
@@ -141,6 +160,7 @@ impl Chain {
         let tx = TransactionRequest::default()
             .to(self.registry)
             .input(anchor.calldata().into());
+        let _one_at_a_time = self.send_lock.lock().await;
         match self.provider.send_transaction(tx).await {
             Ok(pending) => Ok(pending.tx_hash().0),
             Err(e) => match e.as_error_resp() {
@@ -242,5 +262,124 @@ impl Chain {
             .await
             .map_err(rpc)?;
         Ok((handle != 0).then_some(handle))
+    }
+}
+
+/// A decoded `CheckpointAnchored` event of the registry and where it is on chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnchoredCheckpoint {
+    /// The log's tree size.
+    pub size: u64,
+    /// Its Merkle root.
+    pub root: [u8; 32],
+    /// The relay account that anchored it.
+    pub submitter: Address,
+    /// The anchoring transaction.
+    pub tx_hash: [u8; 32],
+    /// Its block.
+    pub block_number: u64,
+    /// That block's hash.
+    pub block_hash: [u8; 32],
+    /// The event's index in the block.
+    pub log_index: u64,
+}
+
+impl AnchoredCheckpoint {
+    /// Decodes a `CheckpointAnchored` log of `registry`; `None` for any other log or a log
+    /// without its block position (a pending one).
+    pub fn from_log(log: &alloy::rpc::types::Log, registry: Address) -> Option<Self> {
+        if log.address() != registry {
+            return None;
+        }
+        let e = MediBlockRegistry::CheckpointAnchored::decode_log(&log.inner).ok()?;
+        Some(Self {
+            size: e.size,
+            root: e.root.0,
+            submitter: e.submitter,
+            tx_hash: log.transaction_hash?.0,
+            block_number: log.block_number?,
+            block_hash: log.block_hash?.0,
+            log_index: log.log_index?,
+        })
+    }
+}
+
+impl Chain {
+    /// Sends the anchoring transaction of the checkpoint (`size`, `root`); returns its hash
+    /// once the node took it. A size that does not grow is refused while estimating gas
+    /// (`Reverted`): another relay anchored this size or a larger one first.
+    pub async fn send_checkpoint(
+        &self,
+        size: u64,
+        root: &[u8; 32],
+    ) -> Result<[u8; 32], ChainError> {
+        let tx = TransactionRequest::default()
+            .to(self.registry)
+            .input(registry::checkpoint_calldata(size, root).into());
+        let _one_at_a_time = self.send_lock.lock().await;
+        match self.provider.send_transaction(tx).await {
+            Ok(pending) => Ok(pending.tx_hash().0),
+            Err(e) => match e.as_error_resp() {
+                Some(resp) => Err(ChainError::Reverted(resp.message.to_string())),
+                None => Err(rpc(e)),
+            },
+        }
+    }
+
+    /// The registry's latest anchored checkpoint: `(size, root)`, `(0, zero)` before the first.
+    pub async fn latest_checkpoint(&self) -> Result<(u64, [u8; 32]), ChainError> {
+        let latest = MediBlockRegistry::new(self.registry, self.provider.clone())
+            .latestCheckpoint()
+            .call()
+            .await
+            .map_err(rpc)?;
+        Ok((latest.size, latest.root.0))
+    }
+
+    /// Every checkpoint anchored in the registry from block `from_block` on, oldest first,
+    /// read from its `CheckpointAnchored` events (only the latest root is in storage).
+    pub async fn anchored_checkpoints(
+        &self,
+        from_block: u64,
+    ) -> Result<Vec<AnchoredCheckpoint>, ChainError> {
+        let filter = Filter::new()
+            .address(self.registry)
+            .event_signature(MediBlockRegistry::CheckpointAnchored::SIGNATURE_HASH)
+            .from_block(from_block);
+        let logs = self.provider.get_logs(&filter).await.map_err(rpc)?;
+        Ok(logs
+            .iter()
+            .filter_map(|log| AnchoredCheckpoint::from_log(log, self.registry))
+            .collect())
+    }
+
+    /// The `CheckpointAnchored` event of tree size `size`, if that size was anchored.
+    pub async fn checkpoint_event(
+        &self,
+        size: u64,
+    ) -> Result<Option<AnchoredCheckpoint>, ChainError> {
+        let filter = Filter::new()
+            .address(self.registry)
+            .event_signature(MediBlockRegistry::CheckpointAnchored::SIGNATURE_HASH)
+            .topic1(B256::from(alloy::primitives::U256::from(size)))
+            .from_block(0u64);
+        let logs = self.provider.get_logs(&filter).await.map_err(rpc)?;
+        Ok(logs
+            .iter()
+            .find_map(|log| AnchoredCheckpoint::from_log(log, self.registry)))
+    }
+
+    /// The `CheckpointAnchored` event of `size` in a receipt.
+    pub fn checkpoint_in(
+        &self,
+        receipt: &TransactionReceipt,
+        size: u64,
+    ) -> Option<AnchoredCheckpoint> {
+        receipt
+            .inner
+            .logs()
+            .iter()
+            .filter_map(|log| AnchoredCheckpoint::from_log(log, self.registry))
+            .find(|c| c.size == size)
     }
 }

@@ -5,6 +5,8 @@
 //! [`Backend`]. Health data is never stored in clear: records are validated transactions
 //! sealed under SK(relay, store); the columns beside them are ids, hashes and states.
 
+pub mod audit;
+pub mod checkpoints;
 mod schema;
 pub mod submissions;
 pub mod templates;

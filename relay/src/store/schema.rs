@@ -120,9 +120,13 @@ CREATE TABLE checkpoints (
     size          BIGINT PRIMARY KEY,
     root          {blob} NOT NULL,
     signed        {blob} NOT NULL,
+    signer        {blob} NOT NULL,
+    lease_owner   TEXT,
+    lease_until   BIGINT,
     tx_hash       {blob},
     block_number  BIGINT,
     block_hash    {blob},
+    log_index     BIGINT,
     created_at    BIGINT NOT NULL,
     anchored_at   BIGINT
 );

@@ -227,6 +227,8 @@ pub struct StoredRecord {
     pub reasons: Option<String>,
     /// `relay` or `chain`, for rejected records.
     pub source: Option<String>,
+    /// The erasure record that lawfully erased this record's content, if any.
+    pub erased_by: Option<TxId>,
 }
 
 /// The identifying columns shared by submissions, records and rejected records.
@@ -635,6 +637,13 @@ fn stored_from_row(row: &sqlx::any::AnyRow, rejected: bool) -> Result<StoredReco
             row.try_get("source")?
         } else {
             None
+        },
+        erased_by: if rejected {
+            None
+        } else {
+            row.try_get::<Option<Vec<u8>>, _>("erased_by")?
+                .map(|b| fixed(b, "erased_by").map(TxId::from_bytes))
+                .transpose()?
         },
     })
 }

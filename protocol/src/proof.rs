@@ -1,0 +1,1077 @@
+//! Proof files: one record's self-contained evidence (the signed record, its leaf in the
+//! record log, the inclusion proof to a signed checkpoint, and where the chain anchored the
+//! checkpoint and the record), and their verification.
+//!
+//! Verification is split in two so that it needs no I/O here and runs in the browser too:
+//!
+//! 1. [`ProofBundle::verify_offline`] checks everything the file can prove by itself: the
+//!    author's signature over the initial transaction, that its commitment is the logged
+//!    leaf, that the inclusion proof leads from that leaf to the checkpoint's root, the
+//!    relay's signature over the checkpoint, and that the checkpoint's origin names the
+//!    chain and registry the file claims.
+//! 2. The caller reads the few facts it needs from an Ethereum node ([`ChainFacts`]: the
+//!    chain id, the `CheckpointAnchored` event in the stated transaction, the root the
+//!    registry computes from the proof, `recordOf(tid)` and the record's own
+//!    `RecordAnchored` event) and [`Report::check_chain`] compares them with the file.
+//!
+//! `docs/PROOFS.md` specifies the JSON format field by field.
+//!
+//! # Security notes
+//! - Nothing in the file is trusted by itself: the tree size and root are taken from the
+//!   signed checkpoint (never from the inclusion proof, see [`crate::merkle`]), and the
+//!   checkpoint counts only when the chain's registry logged the same size and root.
+//! - The author's and the relay's public keys travel in the file; a verifier who knows them
+//!   from elsewhere pins them ([`Pinned`]). The chain, not the relay's key, is what makes a
+//!   checkpoint binding: the registry only accepts checkpoints from enrolled relays.
+//! - A file may withhold the record's content (`record.content` absent): then the signature
+//!   and the commitment cannot be checked, and the file proves only that this commitment
+//!   was logged under this transaction id and anchored; the report says so.
+
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::SignedCheckpoint;
+use crate::encoding::Canonical as _;
+use crate::error::ProofError;
+use crate::hash::Hash32;
+use crate::ids::{ChainHash, Commitment, EthAddress, TxId, UserId};
+use crate::merkle::{InclusionProof, Keccak256Tree, TreeHasher, hex_serde};
+use crate::record::SignedInitialTransaction;
+use crate::validated::{Ack, Verdict};
+
+/// The `format` field of every proof file.
+pub const PROOF_FORMAT: &str = "mediblock-proof";
+/// The version of the format this crate writes and reads.
+pub const PROOF_VERSION: u32 = 1;
+
+/// The origin (log name) of the record log of the registry `registry` on chain `chain_id`:
+/// `mediblock/<chain id>/0x<registry, 40 lowercase hex digits>`. Putting the chain and the
+/// registry in the signed checkpoint binds the relay's signature to one chain.
+pub fn log_origin(chain_id: u64, registry: &EthAddress) -> String {
+    format!("mediblock/{chain_id}/0x{}", registry.to_hex())
+}
+
+/// Which chain and registry anchored the log.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainRef {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// The registry contract.
+    pub registry: EthAddress,
+}
+
+/// Where an event sits on chain.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainPosition {
+    /// The transaction that emitted it.
+    pub tx_hash: ChainHash,
+    /// Its block.
+    pub block_number: u64,
+    /// That block's hash.
+    pub block_hash: ChainHash,
+    /// The event's index in the block.
+    pub log_index: u64,
+}
+
+/// The author of a record, as the relay enrolled them.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Author {
+    /// User id (also inside the signed TI).
+    pub uid: UserId,
+    /// Ed25519 public key, 32 bytes as hex.
+    #[serde(with = "hex_serde")]
+    pub ed25519: [u8; 32],
+}
+
+/// The record's content: the signed initial transaction and its author's key.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Content {
+    /// The canonical signed TI (`docs/PROTOCOL.md` §4) as hex.
+    #[serde(with = "hex_bytes")]
+    pub signed_ti: Vec<u8>,
+    /// Who signed it.
+    pub author: Author,
+}
+
+/// The record the file is about.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordPart {
+    /// Transaction id.
+    pub tid: TxId,
+    /// The record's commitment: the leaf data in the log.
+    pub commitment: Commitment,
+    /// The signed record; absent when withheld (or lawfully erased).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+}
+
+/// One record's proof file (format [`PROOF_FORMAT`], version [`PROOF_VERSION`]).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofBundle {
+    /// Always [`PROOF_FORMAT`].
+    pub format: String,
+    /// Always [`PROOF_VERSION`] for this crate.
+    pub version: u32,
+    /// The chain and registry.
+    pub chain: ChainRef,
+    /// The record.
+    pub record: RecordPart,
+    /// The record's leaf index and the proof of its inclusion in the checkpoint's tree.
+    pub inclusion: InclusionProof,
+    /// The checkpoint and the relay's ed25519 signature.
+    pub checkpoint: SignedCheckpoint,
+    /// The ed25519 public key that signed the checkpoint, 32 bytes as hex.
+    #[serde(with = "hex_serde")]
+    pub relay_key: [u8; 32],
+    /// Where the registry logged `CheckpointAnchored` for this checkpoint.
+    pub checkpoint_anchor: ChainPosition,
+    /// The record's own acknowledgement (per-record anchoring); absent when the record was
+    /// anchored only through the checkpoint (batch mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_anchor: Option<Ack>,
+}
+
+/// Keys a verifier knows from elsewhere and requires the file to use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pinned {
+    /// The relay's ed25519 public key.
+    pub relay_key: Option<[u8; 32]>,
+}
+
+/// Why a proof file does not verify. Each variant has a stable [`code`](Self::code).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofFailure {
+    /// Another format or an unknown version.
+    #[error("not a supported proof file: {0}")]
+    Unsupported(String),
+    /// The signed TI bytes are not a canonical signed TI, or the author key is invalid.
+    #[error("the signed record does not decode: {0}")]
+    RecordMalformed(String),
+    /// The signed TI names another transaction id or author than the file.
+    #[error("the signed record says {what} {got}, the file says {expected}")]
+    RecordMismatch {
+        /// `tid` or `uid`.
+        what: &'static str,
+        /// Inside the signed TI.
+        got: String,
+        /// In the file.
+        expected: String,
+    },
+    /// The author's signature over the TI does not verify.
+    #[error("the author's signature over the record does not verify")]
+    RecordSignature,
+    /// The signed TI's commitment is not the logged leaf.
+    #[error("the record's commitment is {got}, the logged leaf is {expected}")]
+    CommitmentMismatch {
+        /// Computed from the signed TI.
+        got: Commitment,
+        /// In the file.
+        expected: Commitment,
+    },
+    /// The inclusion proof does not lead from the leaf to the checkpoint's root.
+    #[error("the inclusion proof does not lead to the checkpoint: {0}")]
+    Inclusion(String),
+    /// The checkpoint's signature does not verify, or was made by another key than pinned.
+    #[error("the checkpoint's signature does not verify: {0}")]
+    CheckpointSignature(&'static str),
+    /// The checkpoint names another log than the chain and registry of the file.
+    #[error("the checkpoint's origin is {got:?}, expected {expected:?}")]
+    OriginMismatch {
+        /// In the checkpoint.
+        got: String,
+        /// From the file's chain.
+        expected: String,
+    },
+    /// The record's acknowledgement names another chain or registry than the file.
+    #[error("the record's acknowledgement does not match the file: {0}")]
+    AckMismatch(String),
+    /// The node is on another chain than the file.
+    #[error("the node is on chain {got}, the file is for chain {expected}")]
+    WrongChain {
+        /// The node's chain id.
+        got: u64,
+        /// The file's.
+        expected: u64,
+    },
+    /// The registry has no matching `CheckpointAnchored` event where the file says.
+    #[error("the checkpoint is not anchored on chain as stated: {0}")]
+    CheckpointNotAnchored(String),
+    /// The registry has never anchored the transaction id.
+    #[error("the registry has no anchor for this transaction id")]
+    RecordNotAnchored,
+    /// The registry anchored the transaction id differently than the file says.
+    #[error("the record's anchor on chain differs: {0}")]
+    RecordAnchorMismatch(String),
+}
+
+impl ProofFailure {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unsupported(_) => "unsupported_format",
+            Self::RecordMalformed(_) => "record_malformed",
+            Self::RecordMismatch { .. } => "record_mismatch",
+            Self::RecordSignature => "record_signature_invalid",
+            Self::CommitmentMismatch { .. } => "commitment_mismatch",
+            Self::Inclusion(_) => "inclusion_invalid",
+            Self::CheckpointSignature(_) => "checkpoint_signature_invalid",
+            Self::OriginMismatch { .. } => "origin_mismatch",
+            Self::AckMismatch(_) => "ack_mismatch",
+            Self::WrongChain { .. } => "wrong_chain",
+            Self::CheckpointNotAnchored(_) => "checkpoint_not_anchored",
+            Self::RecordNotAnchored => "record_not_anchored",
+            Self::RecordAnchorMismatch(_) => "record_anchor_mismatch",
+        }
+    }
+}
+
+/// One named check and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// What was checked, e.g. `record_signature`.
+    pub check: &'static str,
+    /// `None` when it passed.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "failure_json"
+    )]
+    pub failure: Option<ProofFailure>,
+    /// What passed, or why it failed, in words.
+    pub detail: String,
+}
+
+fn failure_json<S: serde::Serializer>(f: &Option<ProofFailure>, s: S) -> Result<S::Ok, S::Error> {
+    match f {
+        Some(f) => s.serialize_some(f.code()),
+        None => s.serialize_none(),
+    }
+}
+
+/// The outcome of every check, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Every check that ran.
+    pub checks: Vec<Check>,
+    /// Whether the record's content was in the file (signature and commitment checked).
+    pub content_checked: bool,
+}
+
+impl Report {
+    fn pass(&mut self, check: &'static str, detail: impl Into<String>) {
+        self.checks.push(Check {
+            check,
+            failure: None,
+            detail: detail.into(),
+        });
+    }
+
+    fn fail(&mut self, check: &'static str, failure: ProofFailure) {
+        self.checks.push(Check {
+            check,
+            detail: failure.to_string(),
+            failure: Some(failure),
+        });
+    }
+
+    fn record(&mut self, check: &'static str, outcome: Result<String, ProofFailure>) {
+        match outcome {
+            Ok(detail) => self.pass(check, detail),
+            Err(f) => self.fail(check, f),
+        }
+    }
+
+    /// Whether every check passed.
+    pub fn ok(&self) -> bool {
+        self.checks.iter().all(|c| c.failure.is_none())
+    }
+
+    /// The first failure, if any.
+    pub fn first_failure(&self) -> Option<&ProofFailure> {
+        self.checks.iter().find_map(|c| c.failure.as_ref())
+    }
+
+    /// Compares what the chain says ([`ChainFacts`]) with the file, adding one check each.
+    pub fn check_chain(&mut self, bundle: &ProofBundle, facts: &ChainFacts) {
+        let expected = bundle.chain.chain_id;
+        if facts.chain_id != expected {
+            self.fail(
+                "chain",
+                ProofFailure::WrongChain {
+                    got: facts.chain_id,
+                    expected,
+                },
+            );
+            return;
+        }
+        self.pass("chain", format!("the node is on chain {expected}"));
+        self.record("checkpoint_anchored", check_checkpoint_event(bundle, facts));
+        self.record(
+            "inclusion_on_chain",
+            match facts.contract_root {
+                Some(root) if root == *bundle.checkpoint.checkpoint.root() => {
+                    Ok("the registry computes the checkpoint's root from the proof".into())
+                }
+                Some(root) => Err(ProofFailure::Inclusion(format!(
+                    "the registry computes root {} from the proof",
+                    hex::encode(root)
+                ))),
+                None => Err(ProofFailure::Inclusion(
+                    "the registry refuses the proof's shape".into(),
+                )),
+            },
+        );
+        if let Some(ack) = &bundle.record_anchor {
+            self.record("record_anchored", check_record_anchor(bundle, ack, facts));
+        }
+    }
+}
+
+fn check_checkpoint_event(
+    bundle: &ProofBundle,
+    facts: &ChainFacts,
+) -> Result<String, ProofFailure> {
+    let stated = &bundle.checkpoint_anchor;
+    let c = &bundle.checkpoint.checkpoint;
+    let not = |why: String| Err(ProofFailure::CheckpointNotAnchored(why));
+    let Some(event) = &facts.checkpoint_event else {
+        return not(format!(
+            "no CheckpointAnchored event of the registry in transaction {}",
+            stated.tx_hash
+        ));
+    };
+    if event.size != c.size() || event.root != *c.root() {
+        return not(format!(
+            "the transaction anchored size {} with root {}, the checkpoint says size {} with root {}",
+            event.size,
+            hex::encode(event.root),
+            c.size(),
+            hex::encode(c.root())
+        ));
+    }
+    if event.position != *stated {
+        return not(format!(
+            "the event is in block {} ({}) at log {}, the file says block {} ({}) at log {}",
+            event.position.block_number,
+            event.position.block_hash,
+            event.position.log_index,
+            stated.block_number,
+            stated.block_hash,
+            stated.log_index
+        ));
+    }
+    Ok(format!(
+        "size {} anchored in block {} by 0x{}",
+        c.size(),
+        stated.block_number,
+        event.submitter.to_hex()
+    ))
+}
+
+fn check_record_anchor(
+    bundle: &ProofBundle,
+    ack: &Ack,
+    facts: &ChainFacts,
+) -> Result<String, ProofFailure> {
+    let mismatch = |why: String| Err(ProofFailure::RecordAnchorMismatch(why));
+    let Some(on_chain) = &facts.record_of else {
+        return Err(ProofFailure::RecordNotAnchored);
+    };
+    let commitment = bundle.record.commitment.as_bytes();
+    if on_chain.commitment_prefix[..] != commitment[..28] {
+        return mismatch(format!(
+            "recordOf holds commitment prefix {}, the file's commitment is {}",
+            hex::encode(on_chain.commitment_prefix),
+            bundle.record.commitment
+        ));
+    }
+    let verdict = verdict_byte(ack.verdict);
+    if on_chain.verdict != verdict {
+        return mismatch(format!(
+            "recordOf holds verdict {}, the acknowledgement says {}",
+            on_chain.verdict, verdict
+        ));
+    }
+    let stated = ChainPosition {
+        tx_hash: ack.tx_hash,
+        block_number: ack.block_number,
+        block_hash: ack.block_hash,
+        log_index: ack.log_index,
+    };
+    match &facts.record_event {
+        Some(event) if event.commitment != bundle.record.commitment => mismatch(format!(
+            "the acknowledged transaction anchored commitment {}",
+            event.commitment
+        )),
+        Some(event) if event.position != stated => mismatch(format!(
+            "the record's event is in block {} at log {}, the acknowledgement says block {} at log {}",
+            event.position.block_number,
+            event.position.log_index,
+            stated.block_number,
+            stated.log_index
+        )),
+        Some(_) => Ok(format!(
+            "anchored as {} in block {}",
+            if ack.verdict.is_valid() {
+                "valid"
+            } else {
+                "rejected"
+            },
+            ack.block_number
+        )),
+        None => mismatch(format!(
+            "transaction {} has no RecordAnchored event for this transaction id",
+            ack.tx_hash
+        )),
+    }
+}
+
+/// The registry's verdict byte for a verdict: 0 valid, 1 + i rejected at on-chain attribute
+/// i, 255 rejected by an external validator (the ACK's attribute index `u16::MAX`).
+pub fn verdict_byte(v: Verdict) -> u8 {
+    match v {
+        Verdict::Valid => 0,
+        Verdict::Rejected { attribute_index } => u8::try_from(attribute_index)
+            .ok()
+            .and_then(|i| i.checked_add(1))
+            .filter(|&b| b != 255)
+            .unwrap_or(255),
+    }
+}
+
+/// A `CheckpointAnchored` event as the node returned it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointEvent {
+    /// Tree size.
+    pub size: u64,
+    /// Root.
+    pub root: Hash32,
+    /// The relay account that sent it.
+    pub submitter: EthAddress,
+    /// Where it is.
+    pub position: ChainPosition,
+}
+
+/// What `recordOf(tid)` returned, for an anchored tid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordOf {
+    /// The registry's verdict byte (see [`verdict_byte`]).
+    pub verdict: u8,
+    /// The first 28 bytes of the anchored commitment.
+    pub commitment_prefix: [u8; 28],
+}
+
+/// A `RecordAnchored` event of the file's tid, found in the acknowledged transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordEvent {
+    /// The anchored commitment.
+    pub commitment: Commitment,
+    /// Where it is.
+    pub position: ChainPosition,
+}
+
+/// The facts a verifier reads from an Ethereum node for one proof file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainFacts {
+    /// The node's chain id.
+    pub chain_id: u64,
+    /// The registry's `CheckpointAnchored` event (of the checkpoint's size) in the
+    /// transaction `checkpoint_anchor.tx_hash`, with the block the node has it in.
+    pub checkpoint_event: Option<CheckpointEvent>,
+    /// `rootFromInclusionProof(leaf hash, index, size, path)`; `None` when it reverted.
+    pub contract_root: Option<Hash32>,
+    /// `recordOf(tid)`; `None` when the tid was never anchored.
+    pub record_of: Option<RecordOf>,
+    /// The `RecordAnchored` event of the tid in the acknowledged transaction.
+    pub record_event: Option<RecordEvent>,
+}
+
+impl ProofBundle {
+    /// The log's leaf hash of the record: `keccak256(0x00 ‖ commitment)`.
+    pub fn leaf_hash(&self) -> Hash32 {
+        Keccak256Tree::hash_leaf(self.record.commitment.as_bytes())
+    }
+
+    /// Runs every check that needs no chain (see the [module docs](self)).
+    pub fn verify_offline(&self, pinned: &Pinned) -> Report {
+        let mut report = Report::default();
+        if self.format != PROOF_FORMAT || self.version != PROOF_VERSION {
+            report.fail(
+                "format",
+                ProofFailure::Unsupported(format!(
+                    "format {:?} version {}, this verifier reads {PROOF_FORMAT:?} version {PROOF_VERSION}",
+                    self.format, self.version
+                )),
+            );
+            return report;
+        }
+        report.pass("format", format!("{PROOF_FORMAT} version {PROOF_VERSION}"));
+        match &self.record.content {
+            Some(content) => {
+                report.content_checked = true;
+                match self.check_content(content) {
+                    Ok(signed) => {
+                        report.pass("record_signature", format!("signed by {}", signed.ti().uid));
+                        let got = signed.commitment();
+                        report.record(
+                            "commitment",
+                            if got == self.record.commitment {
+                                Ok(format!("commitment {got} is the logged leaf"))
+                            } else {
+                                Err(ProofFailure::CommitmentMismatch {
+                                    got,
+                                    expected: self.record.commitment,
+                                })
+                            },
+                        );
+                    }
+                    Err(f) => report.fail("record_signature", f),
+                }
+            }
+            None => report.pass(
+                "content",
+                "withheld: the signature and the commitment were not checked",
+            ),
+        }
+        report.record("inclusion", self.check_inclusion());
+        report.record(
+            "checkpoint_signature",
+            self.check_checkpoint_signature(pinned),
+        );
+        let expected = log_origin(self.chain.chain_id, &self.chain.registry);
+        let got = self.checkpoint.checkpoint.origin();
+        report.record(
+            "origin",
+            if got == expected {
+                Ok(format!("log {got}"))
+            } else {
+                Err(ProofFailure::OriginMismatch {
+                    got: got.to_owned(),
+                    expected,
+                })
+            },
+        );
+        if let Some(ack) = &self.record_anchor {
+            report.record("acknowledgement", self.check_ack(ack));
+        }
+        report
+    }
+
+    /// Decodes the signed TI, checks its ids against the file's and its signature.
+    fn check_content(&self, content: &Content) -> Result<SignedInitialTransaction, ProofFailure> {
+        let malformed = |e: crate::Error| ProofFailure::RecordMalformed(e.to_string());
+        let signed = SignedInitialTransaction::from_canonical_bytes(&content.signed_ti)
+            .map_err(malformed)?;
+        let ti = signed.ti();
+        if ti.tid != self.record.tid {
+            return Err(ProofFailure::RecordMismatch {
+                what: "tid",
+                got: ti.tid.to_hex(),
+                expected: self.record.tid.to_hex(),
+            });
+        }
+        if ti.uid != content.author.uid {
+            return Err(ProofFailure::RecordMismatch {
+                what: "uid",
+                got: ti.uid.to_string(),
+                expected: content.author.uid.to_string(),
+            });
+        }
+        let author = ed25519_dalek::VerifyingKey::from_bytes(&content.author.ed25519)
+            .ok()
+            .filter(|k| !k.is_weak())
+            .ok_or_else(|| {
+                ProofFailure::RecordMalformed("the author key is not a valid key".into())
+            })?;
+        let signature = ed25519_dalek::Signature::from_bytes(signed.signature());
+        author
+            .verify_strict(&ti.signing_message(), &signature)
+            .map_err(|_| ProofFailure::RecordSignature)?;
+        Ok(signed)
+    }
+
+    fn check_inclusion(&self) -> Result<String, ProofFailure> {
+        let c = &self.checkpoint.checkpoint;
+        if self.inclusion.tree_size != c.size() {
+            return Err(ProofFailure::Inclusion(format!(
+                "the proof is for a tree of {} leaves, the checkpoint has {}",
+                self.inclusion.tree_size,
+                c.size()
+            )));
+        }
+        self.inclusion
+            .verify::<Keccak256Tree>(&self.leaf_hash(), c.root())
+            .map_err(|e: ProofError| ProofFailure::Inclusion(e.to_string()))?;
+        Ok(format!(
+            "leaf {} of {} leads to root {}",
+            self.inclusion.leaf_index,
+            c.size(),
+            hex::encode(c.root())
+        ))
+    }
+
+    fn check_checkpoint_signature(&self, pinned: &Pinned) -> Result<String, ProofFailure> {
+        if let Some(key) = pinned.relay_key
+            && key != self.relay_key
+        {
+            return Err(ProofFailure::CheckpointSignature(
+                "signed by another key than the pinned relay key",
+            ));
+        }
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&self.relay_key)
+            .map_err(|_| ProofFailure::CheckpointSignature("the relay key is not a valid key"))?;
+        self.checkpoint
+            .verify(&key)
+            .map_err(|_| ProofFailure::CheckpointSignature("wrong signature"))?;
+        Ok(format!(
+            "signed by relay key {}{}",
+            hex::encode(self.relay_key),
+            if pinned.relay_key.is_some() {
+                " (pinned)"
+            } else {
+                " (from the file, not pinned)"
+            }
+        ))
+    }
+
+    fn check_ack(&self, ack: &Ack) -> Result<String, ProofFailure> {
+        if ack.chain_id != self.chain.chain_id || ack.contract != self.chain.registry {
+            return Err(ProofFailure::AckMismatch(format!(
+                "it names chain {} registry 0x{}",
+                ack.chain_id,
+                ack.contract.to_hex()
+            )));
+        }
+        if let Some(batch) = &ack.batch
+            && batch.leaf_index.0 != self.inclusion.leaf_index
+        {
+            return Err(ProofFailure::AckMismatch(format!(
+                "its batch leaf is {}, the proof's is {}",
+                batch.leaf_index, self.inclusion.leaf_index
+            )));
+        }
+        Ok(format!(
+            "{} in transaction {}",
+            if ack.verdict.is_valid() {
+                "valid"
+            } else {
+                "rejected"
+            },
+            ack.tx_hash
+        ))
+    }
+}
+
+/// Serde helper: a byte vector as lowercase hex (an optional `0x` accepted on input).
+mod hex_bytes {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Hard limit on the decoded size, so a hostile file cannot make us allocate much.
+    const MAX_BYTES: usize = 1 << 20;
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        let s = s.strip_prefix("0x").unwrap_or(&s);
+        if s.len() > 2 * MAX_BYTES {
+            return Err(D::Error::custom("hex string too long"));
+        }
+        hex::decode(s).map_err(|_| D::Error::custom("not hex"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::Checkpoint;
+    use crate::ids::{AttrName, PatientId, Salt, TemplateRef, TemplateVersion, UnixMillis};
+    use crate::keys::Keypair;
+    use crate::merkle;
+    use crate::record::InitialTransaction;
+    use crate::value::Value;
+
+    const CHAIN: u64 = 31337;
+
+    fn registry() -> EthAddress {
+        EthAddress::from_bytes([0x5f; 20])
+    }
+
+    /// A bundle for leaf 3 of a 7-leaf log, and the chain facts an honest node returns.
+    fn fixture() -> (ProofBundle, ChainFacts, Keypair) {
+        let author = Keypair::from_seeds(&[3; 64]);
+        let relay = Keypair::from_seeds(&[4; 64]);
+        let ti = InitialTransaction {
+            tid: TxId::from_bytes([7; 16]),
+            uid: UserId::new("nurse.bo").unwrap(),
+            pid: PatientId::from_bytes([8; 16]),
+            template: TemplateRef {
+                id: "vital-signs".parse().unwrap(),
+                version: TemplateVersion::new(1).unwrap(),
+            },
+            attributes: [(AttrName::new("heart_rate").unwrap(), Value::Integer(72))]
+                .into_iter()
+                .collect(),
+            created_at: UnixMillis(1_700_000_000_000),
+            salt: Salt::from_bytes([9; 32]),
+            prev: None,
+        };
+        let signed = ti.sign(&author);
+        let commitment = signed.commitment();
+        let mut leaves: Vec<Hash32> = (0u8..7)
+            .map(|i| Keccak256Tree::hash_leaf(&[i; 32]))
+            .collect();
+        leaves[3] = Keccak256Tree::hash_leaf(commitment.as_bytes());
+        let root = merkle::root::<Keccak256Tree>(&leaves);
+        let checkpoint = Checkpoint::new(log_origin(CHAIN, &registry()), 7, root)
+            .unwrap()
+            .sign(relay.signing_key());
+        let at = |n: u8, log: u64| ChainPosition {
+            tx_hash: ChainHash::from_bytes([n; 32]),
+            block_number: u64::from(n),
+            block_hash: ChainHash::from_bytes([n + 100; 32]),
+            log_index: log,
+        };
+        let ack = Ack {
+            verdict: Verdict::Valid,
+            chain_id: CHAIN,
+            contract: registry(),
+            tx_hash: at(5, 0).tx_hash,
+            block_number: 5,
+            block_hash: at(5, 0).block_hash,
+            log_index: 0,
+            batch: None,
+        };
+        let bundle = ProofBundle {
+            format: PROOF_FORMAT.into(),
+            version: PROOF_VERSION,
+            chain: ChainRef {
+                chain_id: CHAIN,
+                registry: registry(),
+            },
+            record: RecordPart {
+                tid: ti_tid(&signed),
+                commitment,
+                content: Some(Content {
+                    signed_ti: signed.to_canonical_bytes(),
+                    author: Author {
+                        uid: UserId::new("nurse.bo").unwrap(),
+                        ed25519: author.public().signing_bytes(),
+                    },
+                }),
+            },
+            inclusion: merkle::inclusion_proof::<Keccak256Tree>(&leaves, 3).unwrap(),
+            checkpoint,
+            relay_key: relay.public().signing_bytes(),
+            checkpoint_anchor: at(9, 2),
+            record_anchor: Some(ack),
+        };
+        let facts = ChainFacts {
+            chain_id: CHAIN,
+            checkpoint_event: Some(CheckpointEvent {
+                size: 7,
+                root,
+                submitter: EthAddress::from_bytes([1; 20]),
+                position: at(9, 2),
+            }),
+            contract_root: Some(root),
+            record_of: Some(RecordOf {
+                verdict: 0,
+                commitment_prefix: commitment.as_bytes()[..28].try_into().unwrap(),
+            }),
+            record_event: Some(RecordEvent {
+                commitment,
+                position: at(5, 0),
+            }),
+        };
+        (bundle, facts, relay)
+    }
+
+    /// A named change and the failure code it must produce.
+    type Case<T> = (&'static str, Box<dyn Fn(&mut T)>, &'static str);
+
+    fn content(b: &mut ProofBundle) -> &mut Content {
+        b.record.content.as_mut().unwrap()
+    }
+
+    fn ti_tid(signed: &SignedInitialTransaction) -> TxId {
+        signed.ti().tid
+    }
+
+    /// The first failure's code after the offline checks and the chain checks.
+    fn failure(bundle: &ProofBundle, facts: &ChainFacts) -> Option<&'static str> {
+        let mut report = bundle.verify_offline(&Pinned::default());
+        report.check_chain(bundle, facts);
+        report.first_failure().map(ProofFailure::code)
+    }
+
+    #[test]
+    fn an_honest_bundle_verifies() {
+        let (bundle, facts, relay) = fixture();
+        let mut report = bundle.verify_offline(&Pinned {
+            relay_key: Some(relay.public().signing_bytes()),
+        });
+        assert!(report.ok(), "{report:#?}");
+        assert!(report.content_checked);
+        report.check_chain(&bundle, &facts);
+        assert!(report.ok(), "{report:#?}");
+        let names: Vec<_> = report.checks.iter().map(|c| c.check).collect();
+        assert_eq!(
+            names,
+            [
+                "format",
+                "record_signature",
+                "commitment",
+                "inclusion",
+                "checkpoint_signature",
+                "origin",
+                "acknowledgement",
+                "chain",
+                "checkpoint_anchored",
+                "inclusion_on_chain",
+                "record_anchored"
+            ]
+        );
+    }
+
+    #[test]
+    fn json_round_trips_and_refuses_unknown_fields() {
+        let (bundle, _, _) = fixture();
+        let text = serde_json::to_string(&bundle).unwrap();
+        assert_eq!(serde_json::from_str::<ProofBundle>(&text).unwrap(), bundle);
+        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        value["extra"] = serde_json::json!(1);
+        assert!(serde_json::from_value::<ProofBundle>(value).is_err());
+        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        value["record"]["content"]["signed_ti"] = serde_json::json!("zz");
+        assert!(serde_json::from_value::<ProofBundle>(value).is_err());
+    }
+
+    #[test]
+    fn every_offline_tampering_is_named() {
+        let (good, facts, _) = fixture();
+        let cases: Vec<Case<ProofBundle>> = vec![
+            ("version", Box::new(|b| b.version = 2), "unsupported_format"),
+            (
+                "a value byte of the TI",
+                // The salt's last byte sits just before the option flag of `prev`.
+                Box::new(|b| {
+                    let ti = &mut content(b).signed_ti;
+                    let at = ti.len() - 64 - 2;
+                    ti[at] ^= 1;
+                }),
+                "record_signature_invalid",
+            ),
+            (
+                "the TI signature",
+                Box::new(|b| {
+                    let ti = &mut content(b).signed_ti;
+                    let last = ti.len() - 1;
+                    ti[last] ^= 0x80;
+                }),
+                "record_signature_invalid",
+            ),
+            (
+                "a truncated TI",
+                Box::new(|b| {
+                    content(b).signed_ti.pop();
+                }),
+                "record_malformed",
+            ),
+            (
+                "the author's key",
+                Box::new(|b| {
+                    content(b).author.ed25519 =
+                        Keypair::from_seeds(&[5; 64]).public().signing_bytes()
+                }),
+                "record_signature_invalid",
+            ),
+            (
+                "the commitment",
+                Box::new(|b| b.record.commitment = Commitment::from_bytes([1; 32])),
+                "commitment_mismatch",
+            ),
+            (
+                "the tid",
+                Box::new(|b| b.record.tid = TxId::from_bytes([1; 16])),
+                "record_mismatch",
+            ),
+            (
+                "the leaf index",
+                Box::new(|b| b.inclusion.leaf_index = 2),
+                "inclusion_invalid",
+            ),
+            (
+                "a path hash",
+                Box::new(|b| b.inclusion.path[1][0] ^= 1),
+                "inclusion_invalid",
+            ),
+            (
+                "a truncated path",
+                Box::new(|b| {
+                    b.inclusion.path.pop();
+                }),
+                "inclusion_invalid",
+            ),
+            (
+                "the proof's tree size",
+                Box::new(|b| b.inclusion.tree_size = 8),
+                "inclusion_invalid",
+            ),
+            (
+                "the checkpoint signature",
+                Box::new(|b| b.checkpoint.signature[10] ^= 1),
+                "checkpoint_signature_invalid",
+            ),
+            (
+                "a checkpoint re-signed by another key",
+                Box::new(|b| {
+                    let forger = Keypair::from_seeds(&[6; 64]);
+                    let root = [0xee; 32];
+                    b.checkpoint = Checkpoint::new(b.checkpoint.checkpoint.origin(), 7, root)
+                        .unwrap()
+                        .sign(forger.signing_key());
+                    b.relay_key = forger.public().signing_bytes();
+                }),
+                "inclusion_invalid",
+            ),
+            (
+                "the chain id",
+                Box::new(|b| b.chain.chain_id = 1),
+                "origin_mismatch",
+            ),
+            (
+                "the ACK's contract",
+                Box::new(|b| {
+                    b.record_anchor.as_mut().unwrap().contract = EthAddress::from_bytes([1; 20])
+                }),
+                "ack_mismatch",
+            ),
+        ];
+        for (what, tamper, code) in cases {
+            let mut b = good.clone();
+            tamper(&mut b);
+            assert_eq!(failure(&b, &facts), Some(code), "tampered {what}");
+        }
+    }
+
+    #[test]
+    fn a_pinned_relay_key_must_match() {
+        let (bundle, _, _) = fixture();
+        let other = Keypair::from_seeds(&[6; 64]).public().signing_bytes();
+        let report = bundle.verify_offline(&Pinned {
+            relay_key: Some(other),
+        });
+        assert_eq!(
+            report.first_failure().map(ProofFailure::code),
+            Some("checkpoint_signature_invalid")
+        );
+    }
+
+    #[test]
+    fn withheld_content_proves_only_the_anchoring() {
+        let (mut bundle, facts, _) = fixture();
+        bundle.record.content = None;
+        let mut report = bundle.verify_offline(&Pinned::default());
+        report.check_chain(&bundle, &facts);
+        assert!(report.ok(), "{report:#?}");
+        assert!(!report.content_checked);
+        assert!(report.checks.iter().any(|c| c.check == "content"));
+        assert!(
+            !serde_json::to_string(&bundle)
+                .unwrap()
+                .contains("signed_ti")
+        );
+    }
+
+    #[test]
+    fn every_chain_disagreement_is_named() {
+        let (bundle, good, _) = fixture();
+        let cases: Vec<Case<ChainFacts>> = vec![
+            ("another chain", Box::new(|f| f.chain_id = 1), "wrong_chain"),
+            (
+                "no checkpoint event",
+                Box::new(|f| f.checkpoint_event = None),
+                "checkpoint_not_anchored",
+            ),
+            (
+                "another root on chain",
+                Box::new(|f| f.checkpoint_event.as_mut().unwrap().root = [1; 32]),
+                "checkpoint_not_anchored",
+            ),
+            (
+                "another block",
+                Box::new(|f| {
+                    f.checkpoint_event.as_mut().unwrap().position.block_hash =
+                        ChainHash::from_bytes([1; 32])
+                }),
+                "checkpoint_not_anchored",
+            ),
+            (
+                "the registry refuses the proof",
+                Box::new(|f| f.contract_root = None),
+                "inclusion_invalid",
+            ),
+            (
+                "the registry computes another root",
+                Box::new(|f| f.contract_root = Some([2; 32])),
+                "inclusion_invalid",
+            ),
+            (
+                "the tid was never anchored",
+                Box::new(|f| f.record_of = None),
+                "record_not_anchored",
+            ),
+            (
+                "another commitment anchored",
+                Box::new(|f| f.record_of.as_mut().unwrap().commitment_prefix[0] ^= 1),
+                "record_anchor_mismatch",
+            ),
+            (
+                "the verdict flipped",
+                Box::new(|f| f.record_of.as_mut().unwrap().verdict = 1),
+                "record_anchor_mismatch",
+            ),
+            (
+                "no event in the acknowledged transaction",
+                Box::new(|f| f.record_event = None),
+                "record_anchor_mismatch",
+            ),
+        ];
+        for (what, change, code) in cases {
+            let mut facts = good.clone();
+            change(&mut facts);
+            assert_eq!(failure(&bundle, &facts), Some(code), "{what}");
+        }
+    }
+
+    #[test]
+    fn verdict_bytes_are_the_registrys() {
+        assert_eq!(verdict_byte(Verdict::Valid), 0);
+        assert_eq!(verdict_byte(Verdict::Rejected { attribute_index: 0 }), 1);
+        assert_eq!(verdict_byte(Verdict::Rejected { attribute_index: 3 }), 4);
+        assert_eq!(
+            verdict_byte(Verdict::Rejected {
+                attribute_index: u16::MAX
+            }),
+            255
+        );
+    }
+
+    #[test]
+    fn the_origin_names_chain_and_registry() {
+        assert_eq!(
+            log_origin(31337, &registry()),
+            "mediblock/31337/0x5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f"
+        );
+        assert!(Checkpoint::new(log_origin(u64::MAX, &registry()), 1, [0; 32]).is_ok());
+    }
+}
