@@ -136,6 +136,25 @@ impl Identity {
         Ok(Self { uid, keys })
     }
 
+    /// `Identity.fromKeyFile(uid, fileText)`: takes over a key file written by the relay's
+    /// command line (`mediblock keys-new`, or the first-run `data/admin.key`): the 64 secret
+    /// bytes as hex. The page then locks it in a passphrase keystore (`bad_key_file`).
+    #[wasm_bindgen(js_name = fromKeyFile)]
+    pub fn from_key_file(uid: &str, file_text: &str) -> Result<Identity> {
+        let uid = UserId::new(uid)?;
+        let mut seeds = zeroize::Zeroizing::new([0u8; 64]);
+        hex::decode_to_slice(file_text.trim(), seeds.as_mut()).map_err(|_| {
+            ClientError::new(
+                "bad_key_file",
+                "This is not a MediBlock key file (it should hold 128 hexadecimal characters).",
+            )
+        })?;
+        Ok(Self {
+            uid,
+            keys: Keypair::from_seeds(&seeds),
+        })
+    }
+
     /// `identity.toKeystore(passphrase)`: the keystore's JSON text (Argon2id + AES-256-GCM).
     #[wasm_bindgen(js_name = toKeystore)]
     pub fn to_keystore(&self, passphrase: &str) -> Result<String> {

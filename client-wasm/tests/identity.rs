@@ -88,6 +88,23 @@ fn keystore_round_trip_wrong_passphrase_and_storage() {
     );
 }
 
+/// A key file of the relay's command line (`mediblock keys-new`, `data/admin.key`) becomes
+/// the same identity in the browser; anything else is refused with `bad_key_file`.
+#[wasm_bindgen_test]
+fn key_file_of_the_command_line_is_taken_over() {
+    let keys = Keypair::generate(&mut rng());
+    let file = format!("{}\n", hex::encode(keys.to_seeds().as_ref()));
+    let id = Identity::from_key_file("admin", &file).expect("key file");
+    assert_eq!(id.uid(), "admin");
+    assert_eq!(id.keys().public(), keys.public());
+    for bad in ["", "zz", &hex::encode([7u8; 32])] {
+        let err = Identity::from_key_file("admin", bad)
+            .err()
+            .expect("refused");
+        assert_eq!(err.code(), "bad_key_file");
+    }
+}
+
 #[wasm_bindgen_test]
 fn public_keys_and_enrolment_request() {
     let id = Identity::generate("nurse.bo").expect("generate");

@@ -1,0 +1,429 @@
+// The clinicians' web app, driven in the system's headless Chromium by playwright-core.
+// Run by `tests/tests/browser.rs`, which starts the relay and anvil and passes one JSON
+// argument: {phase, relay, rpc, adminKeyFile, walletAddress, profiles, screenshots, extra}.
+// Each person (admin, nurse, wallet doctor) has their own persistent browser profile, so
+// keys created in one phase are still in their browser in the next: "admin-key" (the admin
+// imports the relay's first-run admin.key into the browser, under a passphrase),
+// "flow", then "tampered". The result is
+// one JSON line on stdout ({ok: true, …} or {ok: false, step, error}); the log goes to stderr.
+
+import { createRequire } from "node:module";
+import { join } from "node:path";
+
+const require = createRequire(new URL("../../tools/package.json", import.meta.url));
+const { chromium } = require("playwright-core");
+
+const args = JSON.parse(process.argv[2]);
+const PASSPHRASE = "correct horse battery staple";
+const LONG = 90_000;
+const result = { ok: false, phase: args.phase };
+let step = "start";
+const contexts = [];
+
+const log = (...parts) => console.error(`[e2e ${args.phase}] ${step}:`, ...parts);
+
+// A last resort so a hung browser cannot hang the test run; every wait below has its own
+// deadline well inside this one.
+const watchdog = setTimeout(() => {
+  console.log(JSON.stringify({ ...result, ok: false, step, error: "scenario timed out" }));
+  process.exit(3);
+}, 8 * 60_000);
+
+/** An injected EIP-1193 wallet whose account is an unlocked anvil dev account: requests go
+ * to anvil's JSON-RPC; `window.__mediblockRefuse = true` makes it refuse like a person would,
+ * and `window.__mediblockChainId` makes it claim another network. */
+function walletScript({ rpc, address }) {
+  let id = 0;
+  window.ethereum = {
+    isMediBlockTestWallet: true,
+    async request({ method, params }) {
+      if (method === "eth_requestAccounts" || method === "eth_accounts") return [address];
+      if (method === "eth_chainId" && window.__mediblockChainId) return window.__mediblockChainId;
+      if (window.__mediblockRefuse && (method === "eth_sendTransaction" || method === "eth_requestAccounts")) {
+        throw Object.assign(new Error("User rejected the request."), { code: 4001 });
+      }
+      const res = await fetch(rpc, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: ++id, method, params: params ?? [] }),
+      });
+      const body = await res.json();
+      if (body.error) throw Object.assign(new Error(body.error.message), { code: body.error.code, data: body.error.data });
+      return body.result;
+    },
+    on() {},
+    removeListener() {},
+  };
+}
+
+async function person(name, { wallet = false } = {}) {
+  const context = await chromium.launchPersistentContext(join(args.profiles, name), {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    viewport: { width: 1200, height: 900 },
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+  contexts.push(context);
+  if (wallet) await context.addInitScript(walletScript, { rpc: args.rpc, address: args.walletAddress });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(30_000);
+  page.on("console", (m) => { if (m.type() === "error" || m.type() === "warning") console.error(`[${name} console] ${m.text()}`); });
+  page.on("pageerror", (e) => console.error(`[${name} page error] ${e.message}`));
+  return page;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(args.screenshots, `${name}.png`), fullPage: true });
+}
+
+/** Waits until the element's text matches `pattern`, and returns the text. */
+async function textMatching(page, selector, pattern, timeout = 30_000) {
+  await page.waitForFunction(([sel, src, flags]) => {
+    const el = document.querySelector(sel);
+    return el && new RegExp(src, flags).test(el.textContent);
+  }, [selector, pattern.source, pattern.flags], { timeout });
+  return page.locator(selector).first().textContent();
+}
+
+/** Fails when a form control on the page has no label (the pages are used with screen
+ * readers and by keyboard). */
+async function assertLabelled(page, where) {
+  const missing = await page.evaluate(() => [...document.querySelectorAll("main input, main select, main textarea")]
+    .filter((el) => el.type !== "hidden" && el.labels.length === 0 && !el.getAttribute("aria-label"))
+    .map((el) => el.id || el.name || el.outerHTML.slice(0, 60)));
+  if (missing.length) throw new Error(`unlabelled controls on ${where}: ${missing.join(", ")}`);
+  result.labelledPages = [...(result.labelledPages ?? []), where];
+}
+
+async function waitForHash(page, pattern) {
+  await page.waitForFunction(([src]) => new RegExp(src).test(location.hash), [pattern.source]);
+  return page.evaluate(() => location.hash);
+}
+
+async function signIn(page, screenshot) {
+  await page.goto(`${args.relay}/#/`);
+  const pass = page.getByLabel("Passphrase", { exact: true });
+  if (screenshot) {
+    await pass.waitFor();
+    await shot(page, screenshot);
+  }
+  await pass.fill(PASSPHRASE);
+  await pass.press("Enter"); // keyboard submission
+  await page.waitForFunction(() => /^#\/(patients|admin)/.test(location.hash), null, { timeout: LONG });
+}
+
+async function createKey(page, uid) {
+  await page.goto(`${args.relay}/#/keys/new`);
+  await page.getByLabel("User id").fill(uid);
+  await page.locator("#new-passphrase").fill(PASSPHRASE);
+  await page.locator("#new-passphrase-again").fill(PASSPHRASE);
+  await page.locator("#new-passphrase-again").press("Enter");
+  await waitForHash(page, /^#\/enrolment$/);
+  await page.locator("#enrolment-request").waitFor();
+}
+
+async function enrol(admin, requestText, uid) {
+  await admin.goto(`${args.relay}/#/admin/users`);
+  await admin.getByLabel("Enrolment request").fill(requestText);
+  await admin.getByRole("button", { name: "Enrol" }).click();
+  return textMatching(admin, "#enrol-msg", new RegExp(`Enrolled ${uid.replace(".", "\\.")}`));
+}
+
+async function newPatient(page, { name, born, sex, number }) {
+  await page.getByRole("navigation").getByRole("link", { name: "New patient" }).click();
+  await page.locator("#profile-display_name").waitFor();
+  await page.getByLabel("Name").fill(name);
+  await page.locator("#profile-date_of_birth").fill(born);
+  await page.getByLabel("Sex").selectOption(sex);
+  await page.getByLabel("Hospital number").fill(number);
+}
+
+async function fillVitals(page, { heart, systolic, temperature, triage, notes }) {
+  await page.getByLabel("Questionnaire", { exact: true }).selectOption("vital-signs@1");
+  await page.locator("#q-heart_rate").fill(heart);
+  await page.locator("#q-systolic").fill(systolic);
+  await page.locator("#q-temperature").fill(temperature);
+  if (triage) await page.locator("#q-triage").selectOption(triage);
+  if (notes) await page.locator("#q-notes").fill(notes);
+}
+
+/** The newest verified vital-signs entry of the timeline: {tid, block}. */
+async function newestVerifiedVitals(page) {
+  const entry = page.locator('#timeline li.entry[data-status="verified"]', { hasText: "Vital signs" }).first();
+  await entry.waitFor();
+  const badge = await entry.locator(".badge").textContent();
+  const m = badge.match(/Verified on chain · block (\d+)/);
+  if (!m) throw new Error(`unexpected badge: ${badge}`);
+  return { tid: await entry.getAttribute("data-tid"), block: Number(m[1]) };
+}
+
+async function adminKey() {
+  step = "the administrator imports the relay's admin.key into the browser";
+  const admin = await person("admin");
+  await admin.goto(`${args.relay}/#/keys/import`);
+  await admin.locator("#admin-keyfile").setInputFiles(args.adminKeyFile);
+  await admin.locator("#new-passphrase").fill(PASSPHRASE);
+  await admin.locator("#new-passphrase-again").fill(PASSPHRASE);
+  await shot(admin, "import-admin-key");
+  await admin.getByRole("button", { name: "Import the administrator key" }).click();
+  result.adminLanding = await waitForHash(admin, /^#\/(patients|admin)/);
+  result.adminMe = await admin.evaluate(() => JSON.parse(sessionStorage.getItem("mediblock.session") ?? "null")?.uid ?? null);
+
+  step = "a wrong key file is refused in words";
+  const stranger = await person("stranger");
+  await stranger.goto(`${args.relay}/#/keys/import`);
+  await stranger.locator("#admin-keyfile").setInputFiles({ name: "admin.key", mimeType: "text/plain", buffer: Buffer.from("not a key") });
+  await stranger.locator("#new-passphrase").fill(PASSPHRASE);
+  await stranger.locator("#new-passphrase-again").fill(PASSPHRASE);
+  await stranger.getByRole("button", { name: "Import the administrator key" }).click();
+  result.badKeyFile = await textMatching(stranger, "#admin-msg", /key file/i);
+}
+
+async function flow() {
+  step = "the administrator signs in";
+  const admin = await person("admin");
+  await signIn(admin);
+  await waitForHash(admin, /^#\/admin\/users$/);
+  await admin.locator("#users").waitFor();
+  await shot(admin, "admin-users");
+  await assertLabelled(admin, "admin-users");
+
+  step = "nurse creates a key";
+  const nurse = await person("nurse");
+  await createKey(nurse, "nurse.ana");
+  await nurse.getByLabel("Role").selectOption("nurse");
+  const request = await nurse.locator("#enrolment-request").textContent();
+  const parsed = JSON.parse(request);
+  if (parsed.uid !== "nurse.ana" || parsed.role !== "nurse") throw new Error(`enrolment request: ${request}`);
+  await shot(nurse, "enrolment");
+  await assertLabelled(nurse, "enrolment");
+
+  step = "admin enrols the nurse";
+  result.enrolled = await enrol(admin, request, "nurse.ana");
+  await admin.locator('#users tr[data-uid="nurse.ana"]').waitFor();
+
+  step = "nurse signs in and creates a patient";
+  await signIn(nurse);
+  await newPatient(nurse, { name: "Ada Lovelace", born: "1985-12-10", sex: "female", number: "H-1001" });
+  await shot(nurse, "new-patient");
+  await assertLabelled(nurse, "new-patient");
+  await nurse.getByRole("button", { name: "Create patient" }).click();
+  const hash = await nurse.waitForFunction(() => /^#\/patients\/[0-9a-f]{32}$/.test(location.hash) && location.hash, null, { timeout: LONG });
+  result.pid = (await hash.jsonValue()).split("/").pop();
+  await nurse.getByRole("heading", { name: "Ada Lovelace" }).waitFor({ timeout: LONG });
+
+  step = "nurse fills the vital signs and sees them verified on chain";
+  await fillVitals(nurse, { heart: "72", systolic: "120", temperature: "36.8", triage: "green", notes: "Resting, comfortable." });
+  await nurse.locator("#send").click();
+  result.vitalsMessage = await textMatching(nurse, "#q-msg", /Verified on chain in block \d+/, LONG);
+  const vitals = await newestVerifiedVitals(nurse);
+  result.vitalsTid = vitals.tid;
+  result.vitalsBlock = vitals.block;
+  if (!result.vitalsMessage.includes(`block ${vitals.block}`)) throw new Error(`message and badge disagree: ${result.vitalsMessage}`);
+  await shot(nurse, "patient");
+  await assertLabelled(nurse, "patient");
+
+  step = "an out-of-range value is flagged before sending";
+  const entriesBefore = await nurse.locator("#timeline li.entry").count();
+  await fillVitals(nurse, { heart: "400", systolic: "120", temperature: "36.8" });
+  await nurse.locator("#q-heart_rate").press("Tab");
+  result.violationShown = await textMatching(nurse, "#q-heart_rate-error", /\S/);
+  if ((await nurse.locator("#q-heart_rate").getAttribute("aria-invalid")) !== "true") throw new Error("the field is not marked invalid");
+  await nurse.locator("#send").click();
+  result.notSent = await textMatching(nurse, "#q-msg", /^Not sent/);
+  const entriesAfter = await nurse.locator("#timeline li.entry").count();
+  if (entriesAfter !== entriesBefore) throw new Error("an invalid record was sent");
+  await shot(nurse, "violation");
+
+  step = "a value the chain's rules refuse ends up rejected, with the reason";
+  await fillVitals(nurse, { heart: "220", systolic: "120", temperature: "36.8" });
+  await nurse.locator("#send").click();
+  result.chainRejected = await textMatching(nurse, "#q-msg", /^Rejected: /, LONG);
+  const rejectedEntry = nurse.locator('#timeline li.entry[data-status="rejected"]');
+  await rejectedEntry.waitFor();
+  result.rejectedEntry = await rejectedEntry.textContent();
+  result.chainRejectedTid = await rejectedEntry.getAttribute("data-tid");
+  if (!/Heart rate/.test(result.rejectedEntry)) throw new Error(`rejected entry without reason: ${result.rejectedEntry}`);
+  await shot(nurse, "rejected-on-chain");
+
+  step = "record detail";
+  await nurse.locator(`#timeline li.entry[data-tid="${vitals.tid}"] a`, { hasText: "Details" }).click();
+  await nurse.locator("#record-facts").waitFor({ timeout: LONG });
+  const facts = await nurse.locator("#record-facts").textContent();
+  for (const expected of [vitals.tid, String(vitals.block), "vital-signs, version 1"]) {
+    if (!facts.includes(expected)) throw new Error(`record detail lacks ${expected}: ${facts}`);
+  }
+  await shot(nurse, "record-detail");
+
+  step = "the record's proof file downloads";
+  // The relay checkpoints the log shortly after the record is stored; until then the page
+  // says so, and a person tries again. Poll that with a deadline.
+  const deadline = Date.now() + LONG;
+  for (;;) {
+    const download = nurse.waitForEvent("download", { timeout: 5_000 }).catch(() => null);
+    await nurse.getByRole("button", { name: "Download proof file" }).click();
+    const file = await download;
+    if (file) {
+      const path = await file.path();
+      result.proof = (await import("node:fs")).readFileSync(path, "utf8");
+      result.proofName = file.suggestedFilename();
+      break;
+    }
+    const message = await nurse.locator("#proof-msg").textContent();
+    if (Date.now() > deadline) throw new Error(`no proof file: ${message}`);
+    log("proof not ready:", message);
+  }
+
+  step = "wallet doctor creates a key with the wallet's address";
+  const doctor = await person("wallet", { wallet: true });
+  await createKey(doctor, "dr.wallet");
+  await doctor.getByLabel("Role").selectOption("doctor");
+  await doctor.getByRole("button", { name: "Use my wallet's address" }).click();
+  await doctor.waitForFunction((a) => document.querySelector("#wallet").value.toLowerCase() === a.toLowerCase(), args.walletAddress);
+  const walletRequest = await doctor.locator("#enrolment-request").textContent();
+  if ((JSON.parse(walletRequest).eth_address ?? "").toLowerCase() !== args.walletAddress.toLowerCase()) {
+    throw new Error(`enrolment request without the wallet: ${walletRequest}`);
+  }
+
+  step = "admin enrols the wallet doctor";
+  await enrol(admin, walletRequest, "dr.wallet");
+
+  step = "wallet doctor submits through the wallet";
+  await signIn(doctor);
+  await newPatient(doctor, { name: "Grace Hopper", born: "1936-12-09", sex: "female", number: "H-2002" });
+  await doctor.getByRole("button", { name: "Create patient" }).click();
+  await doctor.getByRole("heading", { name: "Grace Hopper" }).waitFor({ timeout: LONG });
+  await fillVitals(doctor, { heart: "88", systolic: "135", temperature: "37.2" });
+  await doctor.locator("#send-wallet").click();
+  await doctor.locator("#wallet-confirm").waitFor({ state: "visible", timeout: LONG });
+  result.walletSummary = await doctor.locator("#wallet-confirm").textContent();
+  await shot(doctor, "wallet-summary");
+  await doctor.locator("#wallet-send").click();
+  result.walletMessage = await textMatching(doctor, "#q-msg", /Verified on chain in block \d+/, LONG);
+  const walletRecord = await newestVerifiedVitals(doctor);
+  result.walletTid = walletRecord.tid;
+  result.walletPid = (await doctor.evaluate(() => location.hash)).split("/").pop();
+  result.walletBlock = walletRecord.block;
+
+  step = "the wallet refuses";
+  await doctor.evaluate(() => { window.__mediblockRefuse = true; });
+  await fillVitals(doctor, { heart: "90", systolic: "130", temperature: "37.0" });
+  await doctor.locator("#send-wallet").click();
+  await doctor.locator("#wallet-confirm").waitFor({ state: "visible", timeout: LONG });
+  await doctor.locator("#wallet-send").click();
+  result.refusalMessage = await textMatching(doctor, "#q-msg", /declined/i, LONG);
+  await shot(doctor, "wallet-refused");
+
+  step = "a wallet on another network is told so";
+  await doctor.evaluate(() => { window.__mediblockRefuse = false; window.__mediblockChainId = "0x1"; });
+  await fillVitals(doctor, { heart: "91", systolic: "131", temperature: "37.1" });
+  await doctor.locator("#send-wallet").click();
+  await doctor.locator("#wallet-confirm").waitFor({ state: "visible", timeout: LONG });
+  await doctor.locator("#wallet-send").click();
+  result.wrongNetworkMessage = await textMatching(doctor, "#q-msg", /Switch the network/, LONG);
+  await doctor.evaluate(() => { window.__mediblockChainId = null; });
+
+  step = "the refused record shows as pending in the timeline";
+  const walletPid = result.walletPid;
+  await doctor.getByRole("navigation").getByRole("link", { name: "Patients" }).click();
+  await doctor.locator("#patients").waitFor({ timeout: LONG });
+  await doctor.getByRole("link", { name: "Grace Hopper" }).click();
+  await waitForHash(doctor, new RegExp(`^#/patients/${walletPid}$`));
+  const pending = doctor.locator('#timeline li.entry[data-status="pending"]').first();
+  await pending.waitFor({ timeout: LONG });
+  result.pendingText = await pending.textContent();
+  if (!/Pending/.test(result.pendingText) || !/wallet/.test(result.pendingText)) throw new Error(`pending entry: ${result.pendingText}`);
+  await shot(doctor, "pending");
+
+  step = "admin checks and publishes a template";
+  await admin.goto(`${args.relay}/#/admin/templates`);
+  await admin.getByLabel("Start from").selectOption("assessment@1");
+  await admin.getByRole("button", { name: "Check" }).click();
+  result.templateCheck = await textMatching(admin, "#tpl-msg", /^Valid: assessment@2/);
+  await admin.getByRole("button", { name: "Publish" }).click();
+  result.templatePublished = await textMatching(admin, "#tpl-msg", /^Published assessment@2/, LONG);
+  await admin.locator("#templates").getByText("assessment").first().waitFor();
+  await shot(admin, "templates");
+  await assertLabelled(admin, "templates");
+}
+
+async function tampered() {
+  const { pid, tamperedTid, rejectedTid, chainRejectedTid, walletPid, relabelledTid } = args.extra;
+
+  step = "nurse signs in again and finds the patient";
+  const nurse = await person("nurse");
+  await signIn(nurse, "sign-in");
+  await nurse.locator("#patients").waitFor({ timeout: LONG });
+  await nurse.getByLabel("Search patients").fill("ada");
+  result.searchCount = await textMatching(nurse, "#patient-count", /^1 of 2 patients$/);
+  const row = nurse.locator("#patients tbody tr", { hasText: "Ada Lovelace" });
+  result.listFlag = await row.locator(".badge").textContent();
+  await shot(nurse, "patients");
+  await row.getByRole("link", { name: "Ada Lovelace" }).click();
+  await waitForHash(nurse, new RegExp(`^#/patients/${pid}$`));
+
+  step = "the changed record shows TAMPERED";
+  const entry = nurse.locator(`#timeline li.entry[data-tid="${tamperedTid}"]`);
+  await entry.waitFor({ timeout: LONG });
+  result.tamperedStatus = await entry.getAttribute("data-status");
+  result.tamperedBadge = await entry.locator(".badge").textContent();
+  result.tamperedDetail = await entry.locator(".detail").textContent();
+  result.verifiedCount = await nurse.locator('#timeline li.entry[data-status="verified"]').count();
+  if (result.tamperedBadge !== "TAMPERED") throw new Error(`badge: ${result.tamperedBadge}`);
+  await shot(nurse, "tampered");
+
+  step = "a wrong passphrase is refused in words";
+  const admin = await person("admin");
+  await admin.goto(`${args.relay}/#/`);
+  const pass = admin.getByLabel("Passphrase", { exact: true });
+  await pass.fill("not my passphrase");
+  await pass.press("Enter");
+  result.wrongPassphrase = await textMatching(admin, "#sign-in-msg", /passphrase does not unlock/);
+
+  step = "admin sees the rejected record with its reasons";
+  await signIn(admin);
+  await admin.goto(`${args.relay}/#/admin/rejected`);
+  const rejected = admin.locator(`#rejected tr[data-tid="${rejectedTid}"]`);
+  await rejected.waitFor({ timeout: LONG });
+  result.rejectedRow = await rejected.textContent();
+  if (!/Heart rate above the maximum of 250/.test(result.rejectedRow) || /is 400/.test(result.rejectedRow)) throw new Error(`rejected row without reasons: ${result.rejectedRow}`);
+  const byChain = admin.locator(`#rejected tr[data-tid="${chainRejectedTid}"]`);
+  result.chainRejectedRow = await byChain.textContent();
+  if (!/the blockchain.*Heart rate/.test(result.chainRejectedRow)) throw new Error(`chain rejection row: ${result.chainRejectedRow}`);
+  await shot(admin, "rejected");
+
+  step = "a record whose commitment was changed shows TAMPERED";
+  const doctor = await person("wallet", { wallet: true });
+  await signIn(doctor);
+  await doctor.goto(`${args.relay}/#/patients/${walletPid}`);
+  const changed = doctor.locator(`#timeline li.entry[data-tid="${relabelledTid}"]`);
+  await changed.waitFor({ timeout: LONG });
+  result.relabelledStatus = await changed.getAttribute("data-status");
+  result.relabelledDetail = await changed.locator(".detail").textContent();
+  await changed.getByRole("link", { name: /Details/ }).click();
+  await doctor.locator("#record-facts").waitFor({ timeout: LONG });
+  result.relabelledFacts = await doctor.locator("#record-facts").textContent();
+  await shot(doctor, "tampered-commitment");
+}
+
+try {
+  if (args.phase === "admin-key") await adminKey();
+  else if (args.phase === "flow") await flow();
+  else if (args.phase === "tampered") await tampered();
+  else throw new Error(`unknown phase ${args.phase}`);
+  result.ok = true;
+} catch (err) {
+  result.ok = false;
+  result.step = step;
+  result.error = String(err?.stack ?? err);
+  log("failed:", err);
+  for (const [i, c] of contexts.entries()) {
+    for (const p of c.pages()) await p.screenshot({ path: join(args.screenshots, `failure-${args.phase}-${i}.png`), fullPage: true }).catch(() => {});
+  }
+} finally {
+  for (const c of contexts) await c.close().catch(() => {});
+  clearTimeout(watchdog);
+}
+console.log(JSON.stringify(result));
+process.exit(result.ok ? 0 : 1);

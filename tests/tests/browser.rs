@@ -1,0 +1,583 @@
+//! The clinicians' web app end to end, in a real headless Chromium driven by Playwright
+//! (`tests/e2e/scenario.mjs`), against a real relay (HTTP app + anchoring worker) on SQLite
+//! and a real anvil chain started here.
+//!
+//! Phase `admin-key`: the admin imports the relay's `admin.key` into the browser. Phase
+//! `flow`: the admin enrols a nurse whose key was
+//! created in her browser; she creates a patient, fills the vital-signs questionnaire and
+//! sees "verified on chain" with the block number; an out-of-range value is flagged before
+//! sending; a doctor with a wallet (an injected EIP-1193 provider backed by an anvil dev
+//! account) submits through the wallet, and a refusal in the wallet is shown in words.
+//! Between the phases this test sends an out-of-range record through the API anyway (the
+//! relay rejects it and keeps it in the rejected audit) and flips a byte of a stored
+//! record's envelope in the SQLite file. Phase `tampered`: the nurse's timeline shows that
+//! record as TAMPERED and the others still verified; the admin sees the rejected record.
+//! Screenshots of the main pages go to `$CARGO_TARGET_DIR/screenshots` (or
+//! `target/screenshots`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use alloy::primitives::FixedBytes;
+use alloy::providers::Provider as _;
+use alloy::transports::http::reqwest;
+use mediblock_protocol::ids::{
+    AttrName, PatientId, Role, Salt, TemplateRef, TemplateVersion, TxId, UnixMillis, UserId,
+};
+use mediblock_protocol::keys::Keypair;
+use mediblock_protocol::record::InitialTransaction;
+use mediblock_protocol::template::Template;
+use mediblock_protocol::value::{Attributes, Value};
+use mediblock_relay::chain::anvil::Anvil;
+use mediblock_relay::chain::registry::{MediBlockRegistry, Rule};
+use mediblock_relay::chain::{Chain, registry, setup};
+use mediblock_relay::checkpointer::{CheckpointPolicy, Checkpointer};
+use mediblock_relay::keys::RelayKeys;
+use mediblock_relay::store::Store;
+use mediblock_relay::store::users::User;
+use mediblock_relay::worker::Worker;
+use mediblock_relay::{AppState, app};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng as _;
+use serde_json::{Value as Json, json};
+
+const DEMO_TEMPLATES: [&str; 3] = [
+    include_str!("../../relay/templates/vital-signs.json"),
+    include_str!("../../relay/templates/patient-profile.json"),
+    include_str!("../../relay/templates/assessment.json"),
+];
+
+fn repo() -> PathBuf {
+    mediblock_e2e::repo_root()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "mediblock-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn screenshots_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"));
+    let dir = target.join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Removes the screenshots of an earlier run, so every file checked below is this run's.
+fn clear_screenshots() {
+    for entry in std::fs::read_dir(screenshots_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "png") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+}
+
+/// Fails with the fix when a prerequisite of the browser test is missing.
+fn prerequisites() {
+    let pkg = repo().join("web/pkg/mediblock_client_wasm.js");
+    let glue = std::fs::read_to_string(&pkg).unwrap_or_default();
+    assert!(
+        glue.contains("class Identity"),
+        "{} is missing or predates the browser client's JS API: run `cargo xtask wasm` first",
+        pkg.display()
+    );
+    assert!(
+        repo()
+            .join("tools/node_modules/playwright-core/package.json")
+            .exists(),
+        "playwright-core is not installed in tools/node_modules: run `cargo xtask setup`"
+    );
+    assert!(
+        Command::new("node").arg("--version").output().is_ok(),
+        "node is not on PATH"
+    );
+}
+
+/// A relay (HTTP app + anchoring worker) on SQLite and a fresh anvil with the registry and
+/// the demo templates, serving `web/` on a free localhost port.
+struct Relay {
+    url: String,
+    db: PathBuf,
+    anvil: Anvil,
+    state: AppState,
+    admin: Keypair,
+    admin_key_file: PathBuf,
+    _dir: PathBuf,
+}
+
+async fn start_relay() -> Relay {
+    let dir = scratch("browser");
+    let anvil = Anvil::start().unwrap();
+    let provider = registry::provider(anvil.url(), anvil.signer(0));
+    let address = setup::deploy_as_relay(&provider, anvil.address(0))
+        .await
+        .unwrap();
+    let chain = Chain::connect(provider.clone(), address, 1)
+        .await
+        .unwrap()
+        .with_cosigner(anvil.signer(0))
+        .with_rpc_url(anvil.url().to_string());
+
+    let db = dir.join("mediblock.db");
+    let store = Store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    for text in DEMO_TEMPLATES {
+        let template: Template = serde_json::from_str(text).unwrap();
+        if template.reference().id.as_str() == "vital-signs" {
+            // On chain, vital signs get a stricter heart-rate rule (20..=200) than the
+            // template's (20..=250), so a heart rate of 220 passes the browser and the relay
+            // and is anchored as rejected by the chain: the timeline's "rejected" badge.
+            let mut rules = registry::rules_for(&template);
+            rules[0] = Rule::range(20, 200);
+            MediBlockRegistry::new(address, provider.clone())
+                .registerTemplate(
+                    FixedBytes(template.reference().id.chain_id()),
+                    template.reference().version.get(),
+                    FixedBytes(template.hash()),
+                    rules,
+                    alloy::primitives::Address::ZERO,
+                )
+                .send()
+                .await
+                .unwrap()
+                .get_receipt()
+                .await
+                .unwrap();
+        } else {
+            setup::register_template(&provider, address, &template)
+                .await
+                .unwrap();
+        }
+        store
+            .insert_template(&template, UnixMillis(1))
+            .await
+            .unwrap();
+    }
+    // The first-run administrator, with its key in the relay's `admin.key` format.
+    let mut rng = ChaCha20Rng::from_seed([7; 32]);
+    let admin = Keypair::generate(&mut rng);
+    let admin_key_file = dir.join("admin.key");
+    std::fs::write(&admin_key_file, hex::encode(admin.to_seeds().as_ref())).unwrap();
+    store
+        .insert_user(&User {
+            uid: UserId::new("admin").unwrap(),
+            role: Role::Admin,
+            keys: admin.public(),
+            eth_address: None,
+            enrolled_at: mediblock_relay::now(),
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+
+    let keys = RelayKeys::new(Keypair::generate(&mut rng), &Keypair::generate(&mut rng)).unwrap();
+    let state = AppState {
+        store,
+        keys: Arc::new(keys),
+        web_dir: repo().join("web"),
+        metrics: Default::default(),
+        chain: Some(chain.clone()),
+        wake_worker: Default::default(),
+        events: tokio::sync::broadcast::channel(1024).0,
+        session_ttl_ms: 60 * 60 * 1000,
+    };
+    let worker = Worker::new(state.clone(), chain, "browser-test".into());
+    let state = AppState {
+        wake_worker: worker.notify.clone(),
+        ..state
+    };
+    tokio::spawn(worker.run());
+    // Checkpoints after every leaf, so a record's proof file is available at once.
+    let checkpointer = Checkpointer::new(
+        state.clone(),
+        state.chain.clone().unwrap(),
+        CheckpointPolicy {
+            every_leaves: 1,
+            max_delay: std::time::Duration::from_secs(1),
+        },
+        "browser-test".into(),
+    );
+    tokio::spawn(checkpointer.run());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = app(state.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Relay {
+        url,
+        db,
+        anvil,
+        state,
+        admin,
+        admin_key_file,
+        _dir: dir,
+    }
+}
+
+/// Runs one phase of the Playwright scenario and returns its JSON result (the last line of
+/// its standard output). Its log goes to this test's standard error.
+async fn scenario(phase: &str, relay: &Relay, profiles: &Path, extra: &Json) -> Json {
+    let args = json!({
+        "phase": phase,
+        "relay": relay.url,
+        "rpc": relay.anvil.url().to_string(),
+        "adminKeyFile": relay.admin_key_file,
+        "walletAddress": relay.anvil.address(1).to_string(),
+        "profiles": profiles,
+        "screenshots": screenshots_dir(),
+        "extra": extra,
+    });
+    let script = repo().join("tests/e2e/scenario.mjs");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .arg(args.to_string())
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().rev().find(|l| l.starts_with('{'));
+    let result: Json = last
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("phase {phase} printed no result:\n{stdout}"));
+    assert!(
+        out.status.success() && result["ok"] == json!(true),
+        "phase {phase} failed: {}",
+        serde_json::to_string_pretty(&result).unwrap()
+    );
+    result
+}
+
+/// A relay API call with a bearer token; returns the status and the JSON body.
+async fn api(
+    relay: &Relay,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<String>,
+) -> (u16, Json) {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{}/api/v1{path}", relay.url))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        req = req.header("content-type", "application/json").body(body);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Json::String(text)),
+    )
+}
+
+/// Signs in as `uid` with `keys` (the same challenge/session exchange as the CLI).
+async fn sign_in(relay: &Relay, uid: &str, keys: &Keypair) -> String {
+    let ch = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/challenge", relay.url))
+        .json(&json!({"uid": uid}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Json>()
+        .await
+        .unwrap();
+    let mut nonce = [0u8; 32];
+    hex::decode_to_slice(ch["challenge"].as_str().unwrap(), &mut nonce).unwrap();
+    let signature = keys.sign(&mediblock_protocol::auth::sign_in_message(
+        &nonce,
+        &UserId::new(uid).unwrap(),
+    ));
+    let s = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/session", relay.url))
+        .json(
+            &json!({"uid": uid, "challenge": ch["challenge"], "signature": hex::encode(signature)}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json::<Json>()
+        .await
+        .unwrap();
+    s["token"].as_str().expect("signed in").to_owned()
+}
+
+/// A clinician whose keys live in this test (not in a browser) sends an out-of-range record
+/// through the API anyway: the relay refuses it with every violation and keeps it in the
+/// rejected-records audit.
+async fn send_out_of_range_anyway(relay: &Relay, pid: PatientId) -> TxId {
+    let mut rng = ChaCha20Rng::from_seed([9; 32]);
+    let nurse = Keypair::generate(&mut rng);
+    relay
+        .state
+        .store
+        .insert_user(&User {
+            uid: UserId::new("nurse.api").unwrap(),
+            role: Role::Nurse,
+            keys: nurse.public(),
+            eth_address: None,
+            enrolled_at: mediblock_relay::now(),
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+    let token = sign_in(relay, "nurse.api", &nurse).await;
+    let name = |s: &str| AttrName::new(s).unwrap();
+    let attributes: Attributes = [
+        (name("heart_rate"), Value::Integer(400)),
+        (name("systolic"), Value::Integer(120)),
+        (name("temperature"), Value::Integer(368)),
+    ]
+    .into_iter()
+    .collect();
+    let ti = InitialTransaction {
+        tid: TxId::random(&mut rng),
+        uid: UserId::new("nurse.api").unwrap(),
+        pid,
+        template: TemplateRef {
+            id: "vital-signs".parse().unwrap(),
+            version: TemplateVersion::new(1).unwrap(),
+        },
+        attributes,
+        created_at: mediblock_relay::now(),
+        salt: Salt::random(&mut rng),
+        prev: None,
+    };
+    let tid = ti.tid;
+    let sealed = ti
+        .sign(&nurse)
+        .seal(&nurse, &relay.state.keys.relay.public(), &mut rng)
+        .unwrap();
+    let (status, body) = api(
+        relay,
+        &token,
+        reqwest::Method::POST,
+        "/submissions",
+        Some(serde_json::to_string(&sealed).unwrap()),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "rule_violation", "{body}");
+    let details = body["details"].as_array().expect("violations listed");
+    assert!(
+        details
+            .iter()
+            .any(|v| v["attribute"] == "heart_rate" && v["rule"] == "above_max"),
+        "{body}"
+    );
+    tid
+}
+
+/// Overwrites the commitment a stored record's row claims (its sealed content unchanged), as
+/// someone relabelling rows in the database might.
+async fn change_commitment(db: &Path, tid: &str) {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let changed = sqlx::query("UPDATE records SET commitment = $1 WHERE tid = $2")
+        .bind([0x5a_u8; 32].as_slice())
+        .bind(hex::decode(tid).unwrap())
+        .execute(&mut conn)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(changed, 1);
+    conn.close().await.unwrap();
+}
+
+/// Flips one byte in the middle of a stored record's sealed envelope, as someone with write
+/// access to the database might.
+async fn tamper_with_record(db: &Path, tid: &str) {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let tid_bytes = hex::decode(tid).unwrap();
+    let (mut envelope,): (Vec<u8>,) = sqlx::query_as("SELECT envelope FROM records WHERE tid = $1")
+        .bind(&tid_bytes)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let middle = envelope.len() / 2;
+    envelope[middle] ^= 0x01;
+    let changed = sqlx::query("UPDATE records SET envelope = $1 WHERE tid = $2")
+        .bind(&envelope)
+        .bind(&tid_bytes)
+        .execute(&mut conn)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(changed, 1);
+    conn.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clinicians_web_app_end_to_end() {
+    prerequisites();
+    clear_screenshots();
+    let relay = start_relay().await;
+    let profiles = scratch("browser-profiles");
+
+    // What the pages need to check anchors on chain themselves.
+    let info: Json = reqwest::get(format!("{}/api/v1/info", relay.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let chain = relay.state.chain.as_ref().unwrap();
+    assert_eq!(info["chain_id"].as_u64(), Some(chain.chain_id()), "{info}");
+    assert_eq!(info["registry"], chain.registry().to_string(), "{info}");
+    assert_eq!(info["rpc_url"], relay.anvil.url().to_string(), "{info}");
+
+    // Phase 0: the administrator imports the relay's first-run `admin.key` into the browser
+    // (kept there under a passphrase) and is signed in; a file that is no key is refused.
+    let admin_key = scenario("admin-key", &relay, &profiles, &json!({})).await;
+    assert_eq!(admin_key["adminMe"], "admin", "{admin_key}");
+    let refusal = admin_key["badKeyFile"].as_str().unwrap_or_default();
+    assert!(refusal.contains("not a MediBlock key file"), "{admin_key}");
+
+    // Phase 1: enrolment, a patient, vital signs verified on chain, the wallet path.
+    let flow = scenario("flow", &relay, &profiles, &json!({})).await;
+    eprintln!("flow: {flow:#}");
+    let pid = flow["pid"].as_str().expect("patient id").to_owned();
+    let tid = flow["vitalsTid"]
+        .as_str()
+        .expect("vital signs tid")
+        .to_owned();
+    let shown_block = flow["vitalsBlock"].as_u64().expect("block shown");
+    // Flagged before sending, in words, with the template's limit.
+    let flagged = flow["violationShown"].as_str().unwrap_or_default();
+    assert!(flagged.contains("250"), "{flagged}");
+    assert!(
+        flow["notSent"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Not sent")
+    );
+    // The wallet's refusal, in words.
+    let refusal = flow["refusalMessage"].as_str().unwrap_or_default();
+    assert!(refusal.contains("declined"), "{refusal}");
+    let network = flow["wrongNetworkMessage"].as_str().unwrap_or_default();
+    assert!(network.contains("Switch the network"), "{network}");
+    // The proof file the record page downloaded is this record's.
+    let proof: Json = serde_json::from_str(flow["proof"].as_str().expect("proof downloaded"))
+        .expect("the proof file is JSON");
+    assert!(proof.to_string().contains(&tid), "{proof}");
+
+    // The block the page showed is the block the relay recorded and the chain holds.
+    let token = sign_in(&relay, "admin", &relay.admin).await;
+    let (status, sub) = api(
+        &relay,
+        &token,
+        reqwest::Method::GET,
+        &format!("/submissions/{tid}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{sub}");
+    assert_eq!(sub["state"], "stored", "{sub}");
+    assert_eq!(sub["block_number"].as_u64(), Some(shown_block), "{sub}");
+    let head = relay
+        .state
+        .chain
+        .as_ref()
+        .unwrap()
+        .provider()
+        .get_block_number()
+        .await
+        .unwrap();
+    assert!(shown_block <= head);
+
+    // The wallet path's record was sent by the wallet's account, not the relay's.
+    let wallet_tid = flow["walletTid"].as_str().expect("wallet tid");
+    let (_, wsub) = api(
+        &relay,
+        &token,
+        reqwest::Method::GET,
+        &format!("/submissions/{wallet_tid}"),
+        None,
+    )
+    .await;
+    assert_eq!(wsub["state"], "stored", "{wsub}");
+    let tx_hash: alloy::primitives::B256 = format!("0x{}", wsub["tx_hash"].as_str().unwrap())
+        .parse()
+        .unwrap();
+    let chain = relay.state.chain.as_ref().unwrap();
+    let receipt = chain
+        .provider()
+        .get_transaction_receipt(tx_hash)
+        .await
+        .unwrap()
+        .expect("the wallet's transaction is on chain");
+    assert_eq!(receipt.from, relay.anvil.address(1), "sent by the wallet");
+    assert_eq!(receipt.to, Some(chain.registry()));
+
+    // Between the phases: an out-of-range record sent anyway, and a record changed in the
+    // database.
+    let rejected_tid = send_out_of_range_anyway(&relay, pid.parse().unwrap()).await;
+    tamper_with_record(&relay.db, &tid).await;
+    change_commitment(&relay.db, wallet_tid).await;
+
+    // Phase 2: the change shows as TAMPERED; the rejected record is in the admin's audit.
+    let checked = scenario(
+        "tampered",
+        &relay,
+        &profiles,
+        &json!({
+            "pid": pid,
+            "tamperedTid": tid,
+            "rejectedTid": rejected_tid.to_string(),
+            "chainRejectedTid": flow["chainRejectedTid"],
+            "walletPid": flow["walletPid"],
+            "relabelledTid": wallet_tid,
+        }),
+    )
+    .await;
+    eprintln!("tampered: {checked:#}");
+    assert_eq!(checked["tamperedStatus"], "tampered", "{checked}");
+    assert_eq!(checked["listFlag"], "TAMPERED", "{checked}");
+    assert_eq!(checked["relabelledStatus"], "tampered", "{checked}");
+    assert!(checked["verifiedCount"].as_u64().unwrap() >= 1, "{checked}");
+
+    for shot in [
+        "admin-users",
+        "enrolment",
+        "new-patient",
+        "patient",
+        "violation",
+        "record-detail",
+        "wallet-summary",
+        "tampered",
+        "rejected",
+        "templates",
+        "patients",
+        "sign-in",
+        "wallet-refused",
+        "pending",
+        "rejected-on-chain",
+        "tampered-commitment",
+    ] {
+        let file = screenshots_dir().join(format!("{shot}.png"));
+        assert!(file.exists(), "screenshot {} missing", file.display());
+    }
+    std::fs::remove_dir_all(&profiles).ok();
+}

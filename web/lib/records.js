@@ -1,0 +1,156 @@
+// Reading a patient's records and checking each one in the browser: open it (signature and
+// commitment), then ask the chain itself whether the registry anchored exactly this
+// commitment — so a changed database row, or a relay that lies, shows as TAMPERED.
+
+import { mb, state, call, template as getTemplate } from "/lib/session.js";
+import { fixed } from "/lib/forms.js";
+
+const keyCache = new Map();
+
+/** The JSON-RPC endpoint the browser checks anchors with: a person's override
+ * (localStorage "mediblock.rpc"), else the relay's configured one, else the wallet. */
+export function rpcEndpoint() {
+  return localStorage.getItem("mediblock.rpc") || state.info?.rpc_url || (window.ethereum ? "wallet" : null);
+}
+
+/** An author's public keys: its own, else `GET /users/{uid}/keys` (public keys are readable
+ * by anyone signed in), so the browser checks every author's signature itself. */
+function authorKeys(uid) {
+  if (uid === state.session?.uid && state.me) return Promise.resolve(state.me.keys);
+  // One request per author, shared by the records checked at the same time.
+  if (!keyCache.has(uid)) {
+    keyCache.set(uid, call("GET", `/users/${encodeURIComponent(uid)}/keys`).then((u) => u?.keys ?? null));
+  }
+  return keyCache.get(uid).catch(() => null);
+}
+
+/** The values of a record as the row carries them, for display when it cannot be checked. */
+function rawValues(record) {
+  const attrs = record.validated?.signed?.ti?.attributes ?? {};
+  return Object.fromEntries(Object.entries(attrs).map(([k, v]) => [k, v?.value ?? v]));
+}
+
+/** Why a record is TAMPERED, in words, from the problem codes of the relay and the client. */
+const PROBLEMS = {
+  does_not_open: "its stored bytes were changed, so it no longer opens with the relay's key",
+  envelope_corrupt: "its stored bytes were changed, so it can no longer be read",
+  signature_invalid: "the author's signature does not match the content",
+  commitment_mismatch: "the commitment the database lists for it is not the one of the signed content",
+  tid_mismatch: "it is filed under another transaction id than the one signed",
+};
+
+function problemText(code) {
+  return PROBLEMS[code] ?? `it failed a check (${code})`;
+}
+
+/** A value as a person reads it, with the template's scale, labels and unit (the WASM
+ * client's `display` text when it gave one). */
+export function show(template, name, value, display) {
+  if (display && display[name] !== undefined) return display[name];
+  const attr = template?.attributes?.find((a) => a.name === name);
+  if (value === undefined || value === null) return "";
+  if (typeof value === "boolean") return value ? "Yes" : "No";
+  if (attr?.kind?.type === "integer" && typeof value === "number") {
+    return `${fixed(value, attr.kind.scale ?? 0)}${attr.unit ? ` ${attr.unit}` : ""}`;
+  }
+  if (attr?.unit && attr.kind?.type === "integer") return `${value} ${attr.unit}`;
+  return String(value);
+}
+
+/**
+ * Checks one record. Returns {record, opened, values, uid, template, version, timestamp,
+ * status: "verified"|"rejected"|"tampered"|"unchecked"|"erased", text, detail, chain}.
+ */
+export async function check(record) {
+  const ti = record.validated?.signed?.ti;
+  const base = {
+    record,
+    tid: record.tid,
+    commitment: record.commitment,
+    opened: null,
+    uid: ti?.uid ?? null,
+    template: ti?.template?.id ?? null,
+    version: ti?.template?.version ?? null,
+    timestamp: ti?.created_at ?? null,
+    values: rawValues(record),
+    chain: null,
+  };
+  if (record.erased_by) {
+    return { ...base, status: "erased", text: "Erased",
+      detail: `Lawfully erased by record ${record.erased_by}: its content was destroyed on an administrator's signed request; its commitment stays in the log and on chain.` };
+  }
+  if (!record.validated) {
+    return { ...base, status: "tampered", text: "TAMPERED",
+      detail: `This record was changed in the database: ${problemText(record.problem ?? "does_not_open")}.` };
+  }
+  const keys = await authorKeys(base.uid).catch(() => null);
+  if (!keys) {
+    return { ...base, status: "unchecked", text: "Not checked",
+      detail: `The public keys of ${base.uid} are not available to this browser, so the signature was not checked.` };
+  }
+  const template = ti?.template ? await getTemplate(ti.template.id, ti.template.version).catch(() => null) : null;
+  let opened;
+  try {
+    opened = mb.openRecord(record, keys, template);
+  } catch (err) {
+    return { ...base, status: "tampered", text: "TAMPERED", detail: `This record does not open: ${err.message}` };
+  }
+  const withOpened = { ...base, opened, values: opened.values ?? base.values, display: opened.display ?? null,
+    template: opened.template ?? base.template, version: opened.version ?? base.version,
+    timestamp: opened.timestamp ?? base.timestamp, uid: opened.uid ?? base.uid };
+  if (opened.problem || !opened.signatureOk || !opened.commitmentOk) {
+    const why = opened.problem ? problemText(opened.problem)
+      : !opened.signatureOk ? problemText("signature_invalid")
+        : problemText("commitment_mismatch");
+    return { ...withOpened, status: "tampered", text: "TAMPERED", detail: `This record was changed: ${why}.` };
+  }
+  if (opened.commitment && opened.commitment !== record.commitment) {
+    return { ...withOpened, status: "tampered", text: "TAMPERED", detail: "The database row claims another commitment than the signed record." };
+  }
+  const rpc = rpcEndpoint();
+  if (!rpc || !state.info?.registry) {
+    return { ...withOpened, status: "unchecked", text: "Not checked on chain", detail: "No blockchain connection is configured in this browser." };
+  }
+  let chain;
+  try {
+    chain = await mb.verifyOnChain({
+      rpc,
+      registry: state.info.registry,
+      tid: opened.tid ?? record.tid,
+      commitment: record.commitment,
+      verdict: opened.verdict ?? "valid",
+      blockNumber: opened.ack?.blockNumber ?? undefined,
+      txHash: opened.ack?.txHash ?? undefined,
+      chainId: state.info.chain_id ?? undefined,
+    });
+  } catch (err) {
+    return { ...withOpened, status: "unchecked", text: "Not checked on chain", detail: `The blockchain could not be asked: ${err.message}` };
+  }
+  const done = { ...withOpened, chain };
+  if (chain.status !== "verified") {
+    return { ...done, status: "tampered", text: "TAMPERED",
+      detail: chain.status === "missing"
+        ? `The chain has no anchor for this record. ${chain.detail ?? ""}`
+        : `The chain anchored something else for this record. ${chain.detail ?? ""}` };
+  }
+  if (opened.verdict === "rejected") {
+    return { ...done, status: "rejected", text: `Rejected on chain (block ${chain.blockNumber})`,
+      detail: `The chain's rules refused this record${opened.rejectedAttribute !== undefined ? ` (on-chain attribute ${opened.rejectedAttribute})` : ""}.` };
+  }
+  return { ...done, status: "verified", text: `Verified on chain · block ${chain.blockNumber}`,
+    detail: `Anchored in block ${chain.blockNumber}, transaction ${chain.txHash}.` };
+}
+
+/** A patient's stored records, each checked. */
+export async function patientRecords(pid) {
+  const records = await call("GET", `/patients/${pid}/records`);
+  return Promise.all(records.map(check));
+}
+
+/** The patient's profile (name, date of birth…) from their newest profile record. */
+export function profileOf(checked) {
+  const profiles = checked
+    .filter((c) => c.template === "patient-profile" && c.status !== "tampered")
+    .sort((a, b) => (b.timestamp ?? 0) - (a.timestamp ?? 0));
+  return profiles[0]?.values ?? null;
+}

@@ -1,0 +1,84 @@
+// Sending a record: seal it in the browser (signed, encrypted to the relay), send it by the
+// relay's path or the author's wallet, and follow its state until it is stored or rejected.
+
+import { mb, state, call, rememberSent } from "/lib/session.js";
+
+/** What a submission's state means, in words. */
+export function stateText(view, template) {
+  switch (view?.state) {
+    case "queued": return "Accepted by the relay; waiting to be anchored on the blockchain…";
+    case "awaiting_wallet": return "Waiting for your wallet to send the transaction…";
+    case "sent": return "Sent to the blockchain; waiting for confirmation…";
+    case "stored": return `Verified on chain in block ${view.block_number} and stored.`;
+    case "rejected": return `Rejected: ${reasons(view.detail, template)}`;
+    default: return "Working…";
+  }
+}
+
+/** One rule violation (the relay's JSON: {attribute, rule, …}) in words; `template`, when
+ * given, names the attribute by its label. */
+export function violationText(v, template, withValues = true) {
+  if (v.message && withValues) return v.message;
+  const a = template?.attributes?.find((x) => x.name === v.attribute)?.label ?? v.attribute;
+  // Without values (the administrators' audit shows no health data): the rule only.
+  const got = (text) => (withValues ? text : "");
+  switch (v.rule) {
+    case "required": return `${a} is required`;
+    case "unknown": return `${a} is not part of this questionnaire`;
+    case "wrong_type": return `${a} should be ${v.expected}${got(`, not ${v.got}`)}`;
+    case "unparsable": return `${a} should be ${v.expected}`;
+    case "below_min": return `${a}${got(` is ${v.got},`)} below the minimum of ${v.min}`;
+    case "above_max": return `${a}${got(` is ${v.got},`)} above the maximum of ${v.max}`;
+    case "not_allowed": return `${a}${got(` is "${v.got}", which is`)} not one of ${(v.allowed ?? []).join(", ")}`;
+    case "too_long": return `${a} is too long (${got(`${v.got} of `)}at most ${v.max} characters)`;
+    default: return JSON.stringify(v);
+  }
+}
+
+/** Rejection reasons (the relay's or the chain's) as a sentence. */
+export function reasons(detail, template, withValues = true) {
+  if (!detail) return "no reason given.";
+  if (Array.isArray(detail)) return `${detail.map((v) => violationText(v, template, withValues)).join("; ")}.`;
+  if (Array.isArray(detail.violations)) return reasons(detail.violations, template, withValues);
+  if (detail.message) return detail.message;
+  if (detail.attribute_index !== undefined) {
+    const attr = (template?.attributes ?? []).filter((a) => a.on_chain)[detail.attribute_index];
+    return attr
+      ? `the blockchain's rules refused the value of ${attr.label}.`
+      : `the blockchain's rules refused on-chain value number ${detail.attribute_index + 1}.`;
+  }
+  return JSON.stringify(detail);
+}
+
+/**
+ * Seals and sends a record. `confirmWallet(summary)` is awaited on the wallet path and must
+ * resolve true to send. Returns {tid, pid, commitment, final}.
+ */
+export async function send({ template, pid, previous, values, wallet = false, confirmWallet, onUpdate }) {
+  const sealed = state.identity.seal({
+    template,
+    relay: state.info,
+    patient: pid ?? null,
+    previous: previous ?? null,
+    values,
+  });
+  const remember = (extra) => rememberSent({ tid: sealed.tid, pid: sealed.pid, template: template.id, version: template.version, at: Date.now(), ...extra });
+  if (wallet) {
+    const answer = await call("POST", "/submissions/wallet", sealed.body);
+    remember({ deadline: answer.wallet?.deadline });
+    onUpdate?.(answer);
+    const summary = mb.walletSummary(answer.wallet, template);
+    if (!(await confirmWallet(summary))) {
+      const e = new Error("You cancelled before your wallet sent the record.");
+      e.code = "wallet_rejected";
+      throw e;
+    }
+    await mb.sendWalletTransaction(answer.wallet);
+  } else {
+    const answer = await call("POST", "/submissions", sealed.body);
+    remember();
+    onUpdate?.(answer);
+  }
+  const final = await mb.followStatus(location.origin, state.session.token, sealed.tid, (v) => onUpdate?.(v));
+  return { tid: sealed.tid, pid: sealed.pid, commitment: sealed.commitment, final };
+}
