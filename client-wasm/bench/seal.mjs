@@ -2,11 +2,8 @@
 // `wasm-opt -Oz` from tools/node_modules) and the time of `Identity.seal` in headless
 // Chromium (median and p95 over RUNS runs).
 //
-// Build web/pkg first, e.g.
-//   cargo build -p mediblock-client-wasm --target wasm32-unknown-unknown --profile wasm-release
-//   wasm-bindgen --target web --out-dir web/pkg \
-//     target/wasm32-unknown-unknown/wasm-release/mediblock_client_wasm.wasm
-// then: node client-wasm/bench/seal.mjs [--runs N] [--warmup N]
+// Build web/pkg first with `cargo xtask wasm` (which already runs wasm-opt -Oz, so the two
+// size lines then agree), then: node client-wasm/bench/seal.mjs [--runs N] [--warmup N]
 //
 // A tiny static server on 127.0.0.1 (port 0) serves web/ and the bench page; the page
 // loads /pkg/mediblock_client_wasm.js exactly as the app does. When wasm-opt is available
