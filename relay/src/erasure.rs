@@ -109,6 +109,14 @@ pub async fn request(
             "the erasure record must be about the erased record's patient",
         ));
     }
+    // An erasure record is the evidence that makes an erasure lawful: it is never erased.
+    if row.template_id == ERASURE_TEMPLATE {
+        return Err(ApiError::client(
+            StatusCode::CONFLICT,
+            "erasure_not_erasable",
+            "an erasure record cannot itself be erased",
+        ));
+    }
     let template = state
         .store
         .template(&ti.template.id, ti.template.version)
@@ -233,6 +241,10 @@ pub async fn apply_pending(state: &AppState) -> Result<usize, String> {
         };
         if row.pid != ti.pid.as_bytes() {
             tracing::warn!(tid = %hex::encode(e), "an erasure record names another patient's record; not applied");
+            continue;
+        }
+        if row.template_id == ERASURE_TEMPLATE {
+            tracing::warn!(tid = %hex::encode(e), "an erasure record names another erasure record; not applied");
             continue;
         }
         let at = i64::try_from(now().0).unwrap_or(i64::MAX);

@@ -427,10 +427,18 @@ async fn submission_is_accepted_once_and_refusals_store_nothing(db: Db) {
     );
     assert_eq!(err["details"][0]["attribute"], "heart_rate");
     assert_eq!(err["details"][0]["rule"], "above_max");
+    assert_eq!(
+        err["details"][0]["got"], "400",
+        "the author sees what they sent"
+    );
     let audit = h.store.rejected_records(10).await.unwrap();
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].tid, bad_tid);
     assert_eq!(audit[0].source.as_deref(), Some("relay"));
+    // The clear-text reasons say which rule failed, never the value (health data).
+    let reasons: Json = serde_json::from_str(audit[0].reasons.as_deref().unwrap()).unwrap();
+    assert_eq!(reasons[0]["rule"], "above_max");
+    assert!(reasons[0].get("got").is_none(), "{reasons}");
 
     // Signed by someone else's key (sealed with the nurse's agreement key): signature_invalid.
     let mallory = Keypair::generate(&mut h.rng);

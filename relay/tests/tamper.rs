@@ -700,6 +700,40 @@ async fn tamper_suite(db: Db) {
         "{shown}"
     );
 
+    // The erasure record is the evidence of a lawful erasure: it cannot itself be erased.
+    let again = InitialTransaction {
+        tid: TxId::random(&mut rng),
+        uid: UserId::new("admin").unwrap(),
+        pid: erased.pid,
+        template: template("erasure"),
+        attributes: [
+            (name("erased_tid"), Value::Text(erasure_tid.to_hex())),
+            (name("reason"), Value::Enum("entered_in_error".into())),
+        ]
+        .into_iter()
+        .collect(),
+        created_at: UnixMillis(1_700_000_000_001),
+        salt: Salt::random(&mut rng),
+        prev: None,
+    }
+    .sign(&r.admin)
+    .seal(&r.admin, &r.relay_public, &mut rng)
+    .unwrap();
+    let (status, answer) = call(
+        &r.app,
+        post(
+            &format!("/api/v1/records/{erasure_tid}/erasure"),
+            Some(&r.admin_token),
+            serde_json::to_string(&again).unwrap(),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (StatusCode::CONFLICT, Some("erasure_not_erasable")),
+        "{answer}"
+    );
+
     let report = r.audit(Scope::default()).await;
     let expected: BTreeSet<(Kind, String)> =
         [(Kind::Erased, erased.tid.to_hex())].into_iter().collect();

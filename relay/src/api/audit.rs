@@ -12,6 +12,9 @@ use crate::audit::{Report, Scope, parse_time};
 use crate::error::ApiError;
 use crate::{AppState, now};
 
+/// Held while an audit requested through the API runs.
+static AUDIT_SLOT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The query: `?patient=&since=&until=` (times as RFC 3339 or Unix milliseconds).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +61,14 @@ pub async fn audit(
             StatusCode::SERVICE_UNAVAILABLE,
             "chain_unavailable",
             "this relay has no chain to audit against",
+        ));
+    };
+    // An audit reads every record and uses every core: one at a time per relay.
+    let Ok(_running) = AUDIT_SLOT.try_lock() else {
+        return Err(ApiError::client(
+            StatusCode::TOO_MANY_REQUESTS,
+            "audit_running",
+            "an audit is already running on this relay; try again when it has finished",
         ));
     };
     state

@@ -232,9 +232,13 @@ async fn accept(
         Err(Refusal::Rules(violations)) => {
             state.metrics.submission(SubmitOutcome::RuleViolation);
             let details = serde_json::to_value(&violations).map_err(ApiError::internal)?;
+            // The author sees the values they sent; the stored reasons keep only which rule
+            // failed, because the column is clear text and the values are health data (they
+            // stay in the sealed TI beside it).
+            let reasons = without_values(details.clone());
             match state
                 .store
-                .reject_before_log(&new, &details.to_string(), &state.keys.at_rest.id())
+                .reject_before_log(&new, &reasons.to_string(), &state.keys.at_rest.id())
                 .await
             {
                 Ok(()) | Err(StoreError::Conflict(_)) => {}
@@ -333,4 +337,17 @@ pub async fn status(
         return Err(not_found());
     }
     Ok(Json(view))
+}
+
+/// A list of rule violations without the values that broke them (`got`): what may be kept in
+/// clear text and shown to administrators.
+fn without_values(mut violations: serde_json::Value) -> serde_json::Value {
+    if let Some(list) = violations.as_array_mut() {
+        for v in list {
+            if let Some(fields) = v.as_object_mut() {
+                fields.remove("got");
+            }
+        }
+    }
+    violations
 }

@@ -210,9 +210,14 @@ pub(super) fn open_all(
             .chunks(chunk)
             .map(|part| s.spawn(move || run(part)))
             .collect();
+        // A worker that panicked must fail the audit (the caller's task sees the panic and
+        // reports an internal error), never silently leave its rows unchecked.
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_default())
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     });
     let mut opened = Opened {
@@ -1084,6 +1089,10 @@ impl Ctx<'_> {
         }
         let sub = self.subs.get(t);
         if sub.is_some_and(|s| in_flight(&s.state)) {
+            return;
+        }
+        // Anchored after the snapshot began and unknown to it: accepted meanwhile, in flight.
+        if sub.is_none() && ev.block_number > self.inputs.head_before_snapshot {
             return;
         }
         let mut f = finding(

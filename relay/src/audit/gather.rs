@@ -49,6 +49,9 @@ pub(super) struct Inputs {
     pub(super) chain_id: u64,
     pub(super) registry: String,
     pub(super) head: u64,
+    /// The chain's head read just before the store's snapshot: an anchor above it may
+    /// belong to a submission accepted after the snapshot began (in flight, not deleted).
+    pub(super) head_before_snapshot: u64,
 }
 
 fn rpc(e: impl std::fmt::Display) -> AuditError {
@@ -58,7 +61,10 @@ fn rpc(e: impl std::fmt::Display) -> AuditError {
 /// Reads the store and the chain.
 pub(super) async fn gather(store: &Store, chain: &Chain) -> Result<Inputs, AuditError> {
     // The store first, in one snapshot; then the chain: everything the snapshot holds as
-    // stored was confirmed before, so its event is at or below the head read now.
+    // stored was confirmed before, so its event is at or below the head read now. The head
+    // read before the snapshot bounds the other direction: a submission row is written before
+    // its anchor is sent, so an anchor at or below it has its row in the snapshot.
+    let head_before_snapshot = chain.head().await.map_err(rpc)?;
     let snapshot = store.audit_snapshot().await?;
     let head = chain.head().await.map_err(rpc)?;
     let users = store
@@ -94,6 +100,7 @@ pub(super) async fn gather(store: &Store, chain: &Chain) -> Result<Inputs, Audit
         chain_id: chain.chain_id(),
         registry: chain.registry().to_string(),
         head,
+        head_before_snapshot,
     })
 }
 

@@ -200,6 +200,13 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        if self.backend() == super::Backend::Sqlite {
+            // With `secure_delete` the pages now hold zeros; copy them into the database
+            // file and empty the write-ahead log, which still held the old page images.
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(self.pool())
+                .await?;
+        }
         Ok(true)
     }
 }
