@@ -20,12 +20,22 @@
 //! - Nothing in the file is trusted by itself: the tree size and root are taken from the
 //!   signed checkpoint (never from the inclusion proof, see [`crate::merkle`]), and the
 //!   checkpoint counts only when the chain's registry logged the same size and root.
-//! - The author's and the relay's public keys travel in the file; a verifier who knows them
-//!   from elsewhere pins them ([`Pinned`]). The chain, not the relay's key, is what makes a
-//!   checkpoint binding: the registry only accepts checkpoints from enrolled relays.
+//! - The registry, the chain id, and the author's and the relay's public keys travel in the
+//!   file. Whoever deploys a registry enrols its relays, so a file that names its own
+//!   registry proves only that it is consistent with *that* contract: a verifier pins the
+//!   registry (and the chain id, the relay key) it trusts from elsewhere ([`Pinned`]), and
+//!   the report records what was pinned ([`Report::pinned`]) so the output can say so.
+//!   Given the registry, the chain, not the relay's key, is what makes a checkpoint
+//!   binding: the registry only accepts checkpoints from enrolled relays.
+//! - The registry's `recordOf(tid)` is always read, whether or not the file carries the
+//!   record's acknowledgement: when the chain anchored the tid, its commitment must be the
+//!   file's and the chain's verdict is reported ([`Report::chain_verdict`]); when it did
+//!   not, the file proves nothing about the tid or a verdict, only that the commitment is
+//!   in the anchored log, and a file that claims an acknowledgement fails.
 //! - A file may withhold the record's content (`record.content` absent): then the signature
 //!   and the commitment cannot be checked, and the file proves only that this commitment
-//!   was logged under this transaction id and anchored; the report says so.
+//!   is in the anchored log (and, when the chain anchored the tid, that it was anchored
+//!   under this transaction id with the reported verdict); the report says so.
 
 use serde::{Deserialize, Serialize};
 
@@ -136,11 +146,16 @@ pub struct ProofBundle {
     pub record_anchor: Option<Ack>,
 }
 
-/// Keys a verifier knows from elsewhere and requires the file to use.
+/// Facts a verifier knows from elsewhere and requires the file to use. Whatever is `None`
+/// is taken from the file, and the result only shows consistency with it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pinned {
     /// The relay's ed25519 public key.
     pub relay_key: Option<[u8; 32]>,
+    /// The `MediBlockRegistry` contract.
+    pub registry: Option<EthAddress>,
+    /// The EIP-155 chain id.
+    pub chain_id: Option<u64>,
 }
 
 /// Why a proof file does not verify. Each variant has a stable [`code`](Self::code).
@@ -187,6 +202,34 @@ pub enum ProofFailure {
         /// From the file's chain.
         expected: String,
     },
+    /// The file names another registry than the pinned one.
+    #[error("the file names registry 0x{} but 0x{} is pinned", got.to_hex(), pinned.to_hex())]
+    PinnedRegistryMismatch {
+        /// In the file.
+        got: EthAddress,
+        /// Pinned by the verifier.
+        pinned: EthAddress,
+    },
+    /// The file names another chain than the pinned one.
+    #[error("the file names chain {got} but chain {pinned} is pinned")]
+    PinnedChainMismatch {
+        /// In the file.
+        got: u64,
+        /// Pinned by the verifier.
+        pinned: u64,
+    },
+    /// The checkpoint was signed by another relay key than the pinned one.
+    #[error(
+        "the checkpoint is signed by relay key {} but {} is pinned",
+        hex::encode(got),
+        hex::encode(pinned)
+    )]
+    PinnedRelayKeyMismatch {
+        /// In the file.
+        got: [u8; 32],
+        /// Pinned by the verifier.
+        pinned: [u8; 32],
+    },
     /// The record's acknowledgement names another chain or registry than the file.
     #[error("the record's acknowledgement does not match the file: {0}")]
     AckMismatch(String),
@@ -201,8 +244,11 @@ pub enum ProofFailure {
     /// The registry has no matching `CheckpointAnchored` event where the file says.
     #[error("the checkpoint is not anchored on chain as stated: {0}")]
     CheckpointNotAnchored(String),
-    /// The registry has never anchored the transaction id.
-    #[error("the registry has no anchor for this transaction id")]
+    /// The file carries the record's acknowledgement, but the registry has never anchored
+    /// the transaction id.
+    #[error(
+        "the file carries an acknowledgement, but the registry has no anchor for this transaction id"
+    )]
     RecordNotAnchored,
     /// The registry anchored the transaction id differently than the file says.
     #[error("the record's anchor on chain differs: {0}")]
@@ -221,6 +267,9 @@ impl ProofFailure {
             Self::Inclusion(_) => "inclusion_invalid",
             Self::CheckpointSignature(_) => "checkpoint_signature_invalid",
             Self::OriginMismatch { .. } => "origin_mismatch",
+            Self::PinnedRegistryMismatch { .. } => "pinned_registry_mismatch",
+            Self::PinnedChainMismatch { .. } => "pinned_chain_mismatch",
+            Self::PinnedRelayKeyMismatch { .. } => "pinned_relay_key_mismatch",
             Self::AckMismatch(_) => "ack_mismatch",
             Self::WrongChain { .. } => "wrong_chain",
             Self::CheckpointNotAnchored(_) => "checkpoint_not_anchored",
@@ -259,6 +308,14 @@ pub struct Report {
     pub checks: Vec<Check>,
     /// Whether the record's content was in the file (signature and commitment checked).
     pub content_checked: bool,
+    /// What the verifier pinned; anything not pinned was taken from the file.
+    #[serde(skip)]
+    pub pinned: Pinned,
+    /// The registry's verdict on the record, from `recordOf(tid)`, once the chain checks
+    /// found the tid anchored with the file's commitment. `None` before the chain checks,
+    /// when they failed, or when the chain has no anchor for the tid (then nothing about
+    /// the tid or a verdict is proven).
+    pub chain_verdict: Option<Verdict>,
 }
 
 impl Report {
@@ -325,10 +382,53 @@ impl Report {
                 )),
             },
         );
-        if let Some(ack) = &bundle.record_anchor {
-            self.record("record_anchored", check_record_anchor(bundle, ack, facts));
+        let outcome = check_record_anchor(bundle, facts);
+        self.chain_verdict = match &outcome {
+            Ok(RecordAnchorOutcome::Anchored(verdict)) => Some(*verdict),
+            _ => None,
+        };
+        self.record(
+            "record_anchored",
+            outcome.map(|o| match o {
+                RecordAnchorOutcome::Anchored(verdict) => format!(
+                    "recordOf(tid) holds this commitment, anchored as {}",
+                    describe_verdict(verdict)
+                ),
+                RecordAnchorOutcome::NotAnchored => "the registry has no anchor for this \
+                     transaction id: only the commitment's place in the anchored log is \
+                     proven, not the transaction id or a verdict"
+                    .into(),
+            }),
+        );
+    }
+
+    /// Whether every check passed and the chain anchored the file's tid with its commitment
+    /// (so the tid and [`chain_verdict`](Self::chain_verdict) are proven).
+    pub fn tid_anchored(&self) -> bool {
+        self.ok() && self.chain_verdict.is_some()
+    }
+}
+
+/// A verdict in words: `valid`, `rejected at attribute i` or `rejected by the external
+/// validator`.
+pub fn describe_verdict(v: Verdict) -> String {
+    match v {
+        Verdict::Valid => "valid".into(),
+        Verdict::Rejected {
+            attribute_index: u16::MAX,
+        } => "rejected by the external validator".into(),
+        Verdict::Rejected { attribute_index } => {
+            format!("rejected at attribute {attribute_index}")
         }
     }
+}
+
+/// What the record check found on chain.
+enum RecordAnchorOutcome {
+    /// `recordOf(tid)` holds the file's commitment with this verdict.
+    Anchored(Verdict),
+    /// The registry has no anchor for the tid (and the file claims none).
+    NotAnchored,
 }
 
 fn check_checkpoint_event(
@@ -374,26 +474,35 @@ fn check_checkpoint_event(
 
 fn check_record_anchor(
     bundle: &ProofBundle,
-    ack: &Ack,
     facts: &ChainFacts,
-) -> Result<String, ProofFailure> {
+) -> Result<RecordAnchorOutcome, ProofFailure> {
     let mismatch = |why: String| Err(ProofFailure::RecordAnchorMismatch(why));
     let Some(on_chain) = &facts.record_of else {
-        return Err(ProofFailure::RecordNotAnchored);
+        return match bundle.record_anchor {
+            Some(_) => Err(ProofFailure::RecordNotAnchored),
+            None => Ok(RecordAnchorOutcome::NotAnchored),
+        };
     };
     let commitment = bundle.record.commitment.as_bytes();
     if on_chain.commitment_prefix[..] != commitment[..28] {
         return mismatch(format!(
-            "recordOf holds commitment prefix {}, the file's commitment is {}",
+            "recordOf holds commitment prefix {} for this transaction id, the file's commitment is {}",
             hex::encode(on_chain.commitment_prefix),
             bundle.record.commitment
         ));
     }
+    let chain_verdict = verdict_of_byte(on_chain.verdict);
+    let Some(ack) = &bundle.record_anchor else {
+        return Ok(RecordAnchorOutcome::Anchored(chain_verdict));
+    };
     let verdict = verdict_byte(ack.verdict);
     if on_chain.verdict != verdict {
         return mismatch(format!(
-            "recordOf holds verdict {}, the acknowledgement says {}",
-            on_chain.verdict, verdict
+            "recordOf holds verdict {} ({}), the acknowledgement says {} ({})",
+            on_chain.verdict,
+            describe_verdict(chain_verdict),
+            verdict,
+            describe_verdict(ack.verdict)
         ));
     }
     let stated = ChainPosition {
@@ -414,15 +523,7 @@ fn check_record_anchor(
             stated.block_number,
             stated.log_index
         )),
-        Some(_) => Ok(format!(
-            "anchored as {} in block {}",
-            if ack.verdict.is_valid() {
-                "valid"
-            } else {
-                "rejected"
-            },
-            ack.block_number
-        )),
+        Some(_) => Ok(RecordAnchorOutcome::Anchored(chain_verdict)),
         None => mismatch(format!(
             "transaction {} has no RecordAnchored event for this transaction id",
             ack.tx_hash
@@ -440,6 +541,20 @@ pub fn verdict_byte(v: Verdict) -> u8 {
             .and_then(|i| i.checked_add(1))
             .filter(|&b| b != 255)
             .unwrap_or(255),
+    }
+}
+
+/// The verdict for a registry verdict byte (the inverse of [`verdict_byte`]): 255 is the
+/// external validator's rejection, attribute index `u16::MAX` as in the ACK.
+pub fn verdict_of_byte(b: u8) -> Verdict {
+    match b {
+        0 => Verdict::Valid,
+        255 => Verdict::Rejected {
+            attribute_index: u16::MAX,
+        },
+        b => Verdict::Rejected {
+            attribute_index: u16::from(b - 1),
+        },
     }
 }
 
@@ -484,9 +599,10 @@ pub struct ChainFacts {
     pub checkpoint_event: Option<CheckpointEvent>,
     /// `rootFromInclusionProof(leaf hash, index, size, path)`; `None` when it reverted.
     pub contract_root: Option<Hash32>,
-    /// `recordOf(tid)`; `None` when the tid was never anchored.
+    /// `recordOf(tid)`, always read; `None` when the tid was never anchored.
     pub record_of: Option<RecordOf>,
-    /// The `RecordAnchored` event of the tid in the acknowledged transaction.
+    /// The `RecordAnchored` event of the tid in the acknowledged transaction (read only
+    /// when the file carries an acknowledgement).
     pub record_event: Option<RecordEvent>,
 }
 
@@ -498,7 +614,10 @@ impl ProofBundle {
 
     /// Runs every check that needs no chain (see the [module docs](self)).
     pub fn verify_offline(&self, pinned: &Pinned) -> Report {
-        let mut report = Report::default();
+        let mut report = Report {
+            pinned: *pinned,
+            ..Report::default()
+        };
         if self.format != PROOF_FORMAT || self.version != PROOF_VERSION {
             report.fail(
                 "format",
@@ -510,6 +629,7 @@ impl ProofBundle {
             return report;
         }
         report.pass("format", format!("{PROOF_FORMAT} version {PROOF_VERSION}"));
+        report.record("pinned", self.check_pinned(pinned));
         match &self.record.content {
             Some(content) => {
                 report.content_checked = true;
@@ -614,14 +734,58 @@ impl ProofBundle {
         ))
     }
 
-    fn check_checkpoint_signature(&self, pinned: &Pinned) -> Result<String, ProofFailure> {
+    /// The file's registry, chain id and relay key against what the verifier pinned.
+    fn check_pinned(&self, pinned: &Pinned) -> Result<String, ProofFailure> {
+        if let Some(registry) = pinned.registry
+            && registry != self.chain.registry
+        {
+            return Err(ProofFailure::PinnedRegistryMismatch {
+                got: self.chain.registry,
+                pinned: registry,
+            });
+        }
+        if let Some(chain_id) = pinned.chain_id
+            && chain_id != self.chain.chain_id
+        {
+            return Err(ProofFailure::PinnedChainMismatch {
+                got: self.chain.chain_id,
+                pinned: chain_id,
+            });
+        }
         if let Some(key) = pinned.relay_key
             && key != self.relay_key
         {
-            return Err(ProofFailure::CheckpointSignature(
-                "signed by another key than the pinned relay key",
-            ));
+            return Err(ProofFailure::PinnedRelayKeyMismatch {
+                got: self.relay_key,
+                pinned: key,
+            });
         }
+        let mut is = Vec::new();
+        let mut not = Vec::new();
+        for (name, yes) in [
+            ("registry", pinned.registry.is_some()),
+            ("chain id", pinned.chain_id.is_some()),
+            ("relay key", pinned.relay_key.is_some()),
+        ] {
+            if yes { is.push(name) } else { not.push(name) }
+        }
+        let list = |names: &[&str]| match names {
+            [] => String::new(),
+            [one] => (*one).to_owned(),
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        };
+        Ok(match (is.is_empty(), not.is_empty()) {
+            (true, _) => format!("nothing pinned: the {} come from the file", list(&not)),
+            (false, true) => format!("{} pinned and matching", list(&is)),
+            (false, false) => format!(
+                "{} pinned and matching; the {} from the file",
+                list(&is),
+                list(&not)
+            ),
+        })
+    }
+
+    fn check_checkpoint_signature(&self, pinned: &Pinned) -> Result<String, ProofFailure> {
         let key = ed25519_dalek::VerifyingKey::from_bytes(&self.relay_key)
             .map_err(|_| ProofFailure::CheckpointSignature("the relay key is not a valid key"))?;
         self.checkpoint
@@ -656,11 +820,7 @@ impl ProofBundle {
         }
         Ok(format!(
             "{} in transaction {}",
-            if ack.verdict.is_valid() {
-                "valid"
-            } else {
-                "rejected"
-            },
+            describe_verdict(ack.verdict),
             ack.tx_hash
         ))
     }
@@ -818,16 +978,22 @@ mod tests {
         let (bundle, facts, relay) = fixture();
         let mut report = bundle.verify_offline(&Pinned {
             relay_key: Some(relay.public().signing_bytes()),
+            registry: Some(registry()),
+            chain_id: Some(CHAIN),
         });
         assert!(report.ok(), "{report:#?}");
         assert!(report.content_checked);
+        assert_eq!(report.chain_verdict, None);
         report.check_chain(&bundle, &facts);
         assert!(report.ok(), "{report:#?}");
+        assert_eq!(report.chain_verdict, Some(Verdict::Valid));
+        assert!(report.tid_anchored());
         let names: Vec<_> = report.checks.iter().map(|c| c.check).collect();
         assert_eq!(
             names,
             [
                 "format",
+                "pinned",
                 "record_signature",
                 "commitment",
                 "inclusion",
@@ -964,15 +1130,95 @@ mod tests {
     }
 
     #[test]
-    fn a_pinned_relay_key_must_match() {
+    fn pinned_facts_must_match() {
         let (bundle, _, _) = fixture();
         let other = Keypair::from_seeds(&[6; 64]).public().signing_bytes();
-        let report = bundle.verify_offline(&Pinned {
-            relay_key: Some(other),
-        });
+        for (pinned, code) in [
+            (
+                Pinned {
+                    relay_key: Some(other),
+                    ..Pinned::default()
+                },
+                "pinned_relay_key_mismatch",
+            ),
+            (
+                Pinned {
+                    registry: Some(EthAddress::from_bytes([0x11; 20])),
+                    ..Pinned::default()
+                },
+                "pinned_registry_mismatch",
+            ),
+            (
+                Pinned {
+                    chain_id: Some(1),
+                    ..Pinned::default()
+                },
+                "pinned_chain_mismatch",
+            ),
+        ] {
+            let report = bundle.verify_offline(&pinned);
+            assert_eq!(report.first_failure().map(ProofFailure::code), Some(code));
+            assert_eq!(report.checks[1].check, "pinned");
+            assert_eq!(report.pinned, pinned);
+        }
+        let report = bundle.verify_offline(&Pinned::default());
+        assert!(report.ok());
+        assert!(report.checks[1].detail.starts_with("nothing pinned"));
+    }
+
+    #[test]
+    fn the_chain_is_read_even_without_an_acknowledgement() {
+        let (mut bundle, good, _) = fixture();
+        bundle.record_anchor = None;
+        let verify = |bundle: &ProofBundle, facts: &ChainFacts| {
+            let mut report = bundle.verify_offline(&Pinned::default());
+            report.check_chain(bundle, facts);
+            report
+        };
+        // The chain anchored the tid as rejected: the verdict is the chain's.
+        let mut facts = good.clone();
+        facts.record_of.as_mut().unwrap().verdict = 1;
+        facts.record_event = None;
+        let report = verify(&bundle, &facts);
+        assert!(report.ok(), "{report:#?}");
         assert_eq!(
-            report.first_failure().map(ProofFailure::code),
-            Some("checkpoint_signature_invalid")
+            report.chain_verdict,
+            Some(Verdict::Rejected { attribute_index: 0 })
+        );
+        facts.record_of.as_mut().unwrap().verdict = 255;
+        assert_eq!(
+            verify(&bundle, &facts).chain_verdict,
+            Some(Verdict::Rejected {
+                attribute_index: u16::MAX
+            })
+        );
+        // The chain anchored the tid with another commitment.
+        facts.record_of.as_mut().unwrap().commitment_prefix[27] ^= 1;
+        assert_eq!(
+            verify(&bundle, &facts)
+                .first_failure()
+                .map(ProofFailure::code),
+            Some("record_anchor_mismatch")
+        );
+        // The chain has no anchor for the tid: it verifies, but nothing about the tid.
+        facts.record_of = None;
+        let report = verify(&bundle, &facts);
+        assert!(report.ok(), "{report:#?}");
+        assert_eq!(report.chain_verdict, None);
+        assert!(!report.tid_anchored());
+        let last = report.checks.last().unwrap();
+        assert_eq!(last.check, "record_anchored");
+        assert!(last.detail.contains("not the transaction id"), "{last:?}");
+    }
+
+    #[test]
+    fn verdict_bytes_round_trip() {
+        for b in 0..=255u8 {
+            assert_eq!(verdict_byte(verdict_of_byte(b)), b);
+        }
+        assert_eq!(
+            describe_verdict(Verdict::Rejected { attribute_index: 2 }),
+            "rejected at attribute 2"
         );
     }
 
@@ -984,6 +1230,7 @@ mod tests {
         report.check_chain(&bundle, &facts);
         assert!(report.ok(), "{report:#?}");
         assert!(!report.content_checked);
+        assert!(report.tid_anchored());
         assert!(report.checks.iter().any(|c| c.check == "content"));
         assert!(
             !serde_json::to_string(&bundle)

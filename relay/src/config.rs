@@ -124,6 +124,13 @@ pub enum Command {
         /// Require this relay ed25519 public key (64 hex digits) for the checkpoint.
         #[arg(long)]
         relay_key: Option<String>,
+        /// Require this MediBlockRegistry address (40 hex digits). Without it the file
+        /// names its own registry and the result only shows consistency with that contract.
+        #[arg(long, env = "MEDIBLOCK_REGISTRY")]
+        registry: Option<String>,
+        /// Require this EIP-155 chain id.
+        #[arg(long)]
+        chain_id: Option<u64>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,

@@ -75,8 +75,17 @@ async fn main() -> std::process::ExitCode {
             file,
             rpc,
             relay_key,
+            registry,
+            chain_id,
             json,
-        } => return verify(&file, &rpc, relay_key.as_deref(), json).await,
+        } => {
+            let pins = VerifyPins {
+                relay_key: relay_key.as_deref(),
+                registry: registry.as_deref(),
+                chain_id,
+            };
+            return verify(&file, &rpc, &pins, json).await;
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -151,22 +160,46 @@ async fn proof(
     Ok(())
 }
 
-/// `mediblock verify`: exit code 0 verified, 1 a check failed, 2 could not check.
-async fn verify(
-    file: &std::path::Path,
-    rpc: &str,
-    relay_key: Option<&str>,
-    json: bool,
-) -> std::process::ExitCode {
-    use mediblock_relay::proof;
-    let checked = async {
-        let mut pinned = mediblock_protocol::proof::Pinned::default();
-        if let Some(key) = relay_key {
+/// What `mediblock verify` was told to pin, as given on the command line.
+struct VerifyPins<'a> {
+    relay_key: Option<&'a str>,
+    registry: Option<&'a str>,
+    chain_id: Option<u64>,
+}
+
+impl VerifyPins<'_> {
+    fn parse(&self) -> Result<mediblock_protocol::proof::Pinned, String> {
+        let mut pinned = mediblock_protocol::proof::Pinned {
+            chain_id: self.chain_id,
+            ..Default::default()
+        };
+        if let Some(key) = self.relay_key {
             let mut bytes = [0u8; 32];
             hex::decode_to_slice(key.trim_start_matches("0x"), &mut bytes)
                 .map_err(|_| "--relay-key: expected 32 bytes as hex".to_owned())?;
             pinned.relay_key = Some(bytes);
         }
+        if let Some(registry) = self.registry {
+            pinned.registry = Some(
+                registry
+                    .parse()
+                    .map_err(|_| "--registry: expected a 20-byte address as hex".to_owned())?,
+            );
+        }
+        Ok(pinned)
+    }
+}
+
+/// `mediblock verify`: exit code 0 verified, 1 a check failed, 2 could not check.
+async fn verify(
+    file: &std::path::Path,
+    rpc: &str,
+    pins: &VerifyPins<'_>,
+    json: bool,
+) -> std::process::ExitCode {
+    use mediblock_relay::proof;
+    let checked = async {
+        let pinned = pins.parse()?;
         let bundle = proof::read_bundle(file)?;
         let report = proof::verify(&bundle, rpc, &pinned).await?;
         Ok::<_, String>((bundle, report))

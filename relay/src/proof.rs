@@ -16,6 +16,7 @@ use mediblock_protocol::merkle::{self, Keccak256Tree, TreeHasher as _};
 use mediblock_protocol::proof::{
     Author, ChainFacts, ChainPosition, ChainRef, CheckpointEvent, Content, PROOF_FORMAT,
     PROOF_VERSION, Pinned, ProofBundle, RecordEvent, RecordOf, RecordPart, Report,
+    describe_verdict,
 };
 use mediblock_protocol::validated::{Ack, ValidatedTransaction, Verdict};
 
@@ -48,8 +49,13 @@ pub enum ExportError {
 }
 
 impl From<StoreError> for ExportError {
+    /// A row that does not decode was changed outside the relay: that is an inconsistent
+    /// store (`409 store_inconsistent`), not a failure of the relay.
     fn from(e: StoreError) -> Self {
-        Self::Internal(e.to_string())
+        match e {
+            StoreError::Corrupt(why) => Self::Inconsistent(format!("corrupt row: {why}")),
+            e => Self::Internal(e.to_string()),
+        }
     }
 }
 
@@ -216,7 +222,9 @@ pub fn read_bundle(path: &Path) -> Result<ProofBundle, String> {
 }
 
 /// `mediblock verify`: every offline check, then the chain's facts read from `rpc_url`.
-/// `Err` only when the node cannot be asked (the file's verdict is then unknown).
+/// `Err` only when the node cannot be asked (the file's verdict is then unknown). Whatever
+/// `pinned` leaves out is taken from the file; the report records it
+/// ([`Report::pinned`]) and [`render`] says so.
 pub async fn verify(
     bundle: &ProofBundle,
     rpc_url: &str,
@@ -300,41 +308,42 @@ async fn chain_facts(bundle: &ProofBundle, provider: &DynProvider) -> Result<Cha
         Err(alloy::contract::Error::ZeroData(..)) => None,
         Err(e) => return Err(rpc(&e)),
     };
-    if let Some(ack) = &bundle.record_anchor {
-        let tid = FixedBytes::<16>(*bundle.record.tid.as_bytes());
-        let on_chain = match contract.recordOf(tid).call().await {
-            Ok(r) => Some(r),
-            Err(alloy::contract::Error::ZeroData(..)) => None,
-            Err(e) if e.as_revert_data().is_some() => None,
-            Err(e) => return Err(rpc(&e)),
-        };
-        facts.record_of = on_chain.filter(|r| r.template != 0).map(|r| RecordOf {
-            verdict: r.verdict,
-            commitment_prefix: r.commitmentPrefix.0,
-        });
-        if let Some(receipt) = provider
+    // `recordOf(tid)` is read whether or not the file carries the acknowledgement: a file
+    // stripped of it must still show the chain's verdict, and must not borrow a tid.
+    let tid = FixedBytes::<16>(*bundle.record.tid.as_bytes());
+    let on_chain = match contract.recordOf(tid).call().await {
+        Ok(r) => Some(r),
+        Err(alloy::contract::Error::ZeroData(..)) => None,
+        Err(e) if e.as_revert_data().is_some() => None,
+        Err(e) => return Err(rpc(&e)),
+    };
+    facts.record_of = on_chain.filter(|r| r.template != 0).map(|r| RecordOf {
+        verdict: r.verdict,
+        commitment_prefix: r.commitmentPrefix.0,
+    });
+    if let Some(ack) = &bundle.record_anchor
+        && let Some(receipt) = provider
             .get_transaction_receipt(B256::from(*ack.tx_hash.as_bytes()))
             .await
             .map_err(|e| rpc(&e))?
-            && receipt.status()
-        {
-            facts.record_event = receipt.inner.logs().iter().find_map(|log| {
-                if log.address() != registry_address {
-                    return None;
-                }
-                let e = MediBlockRegistry::RecordAnchored::decode_log_data(log.data()).ok()?;
-                (e.tid == tid).then_some(())?;
-                Some(RecordEvent {
-                    commitment: Commitment::from_bytes(e.commitment.0),
-                    position: ChainPosition {
-                        tx_hash: ChainHash::from_bytes(log.transaction_hash?.0),
-                        block_number: log.block_number?,
-                        block_hash: ChainHash::from_bytes(log.block_hash?.0),
-                        log_index: log.log_index?,
-                    },
-                })
-            });
-        }
+        && receipt.status()
+    {
+        facts.record_event = receipt.inner.logs().iter().find_map(|log| {
+            if log.address() != registry_address {
+                return None;
+            }
+            let e = MediBlockRegistry::RecordAnchored::decode_log_data(log.data()).ok()?;
+            (e.tid == tid).then_some(())?;
+            Some(RecordEvent {
+                commitment: Commitment::from_bytes(e.commitment.0),
+                position: ChainPosition {
+                    tx_hash: ChainHash::from_bytes(log.transaction_hash?.0),
+                    block_number: log.block_number?,
+                    block_hash: ChainHash::from_bytes(log.block_hash?.0),
+                    log_index: log.log_index?,
+                },
+            })
+        });
     }
     Ok(facts)
 }
@@ -355,34 +364,69 @@ pub fn render(bundle: &ProofBundle, report: &Report) -> String {
         let mark = if c.failure.is_none() { "ok  " } else { "FAIL" };
         let _ = writeln!(out, "  {mark} {:<22} {}", c.check, c.detail);
     }
-    match report.first_failure() {
-        None if report.content_checked => {
+    let Some(f) = report.first_failure() else {
+        if report.pinned.registry.is_none() {
             let _ = writeln!(
                 out,
-                "VERIFIED: this record is exactly what its author signed, and the chain anchored it."
+                "REGISTRY NOT PINNED: the file named its own registry (0x{} on chain {}). Anyone \
+                 can deploy a registry and enrol themselves as its relay, so this result only \
+                 proves the file is consistent with that contract. Pass --registry with the \
+                 address you trust to check it is the right one.",
+                bundle.chain.registry.to_hex(),
+                bundle.chain.chain_id
             );
         }
-        None => {
-            let _ = writeln!(
-                out,
-                "VERIFIED (content withheld): this commitment was logged under this transaction id and anchored."
-            );
-        }
-        Some(f) => {
-            let _ = writeln!(out, "NOT VERIFIED ({}): {f}", f.code());
-        }
-    }
+        let _ = writeln!(out, "{}", verified_line(report));
+        return out;
+    };
+    let _ = writeln!(out, "NOT VERIFIED ({}): {f}", f.code());
     out
 }
 
-/// The JSON result of `mediblock verify --json`.
+/// The final line of a verified file: what was proven, with the chain's verdict.
+fn verified_line(report: &Report) -> String {
+    match (report.content_checked, report.chain_verdict) {
+        (true, Some(v)) => format!(
+            "VERIFIED: this record is exactly what its author signed, and the chain anchored it \
+             under this transaction id as {}.",
+            describe_verdict(v)
+        ),
+        (false, Some(v)) => format!(
+            "VERIFIED (content withheld): the chain anchored this commitment under this \
+             transaction id as {}, and it is in the anchored log.",
+            describe_verdict(v)
+        ),
+        (true, None) => "VERIFIED (no record anchor): this record is exactly what its author \
+             signed and its commitment is in the anchored log; the chain holds no anchor for \
+             this transaction id, so no verdict is proven."
+            .into(),
+        (false, None) => "VERIFIED (content withheld, no record anchor): this commitment is in \
+             the anchored log. Nothing is proven about the transaction id or a verdict: the \
+             chain holds no anchor for this transaction id."
+            .into(),
+    }
+}
+
+/// The JSON result of `mediblock verify --json`. `pinned` holds what the verifier pinned
+/// (`null` for what was taken from the file); `chain_verdict` the registry's verdict for the
+/// tid (`null` when not verified or the chain has no anchor for the tid).
 pub fn render_json(bundle: &ProofBundle, report: &Report) -> serde_json::Value {
+    let pinned = &report.pinned;
     serde_json::json!({
         "verified": report.ok(),
         "tid": bundle.record.tid,
         "leaf_index": bundle.inclusion.leaf_index,
         "checkpoint_size": bundle.checkpoint.checkpoint.size(),
         "content_checked": report.content_checked,
+        "registry": bundle.chain.registry,
+        "chain_id": bundle.chain.chain_id,
+        "pinned": {
+            "registry": pinned.registry,
+            "chain_id": pinned.chain_id,
+            "relay_key": pinned.relay_key.map(hex::encode),
+        },
+        "tid_anchored": report.tid_anchored(),
+        "chain_verdict": if report.ok() { report.chain_verdict } else { None },
         "failure": report.first_failure().map(|f| serde_json::json!({"code": f.code(), "message": f.to_string()})),
         "checks": report.checks,
     })

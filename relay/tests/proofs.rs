@@ -3,7 +3,9 @@
 //! between sending and recording, and two relays on one store; it refuses to sign a
 //! rewritten log. A proof file exported through the API verifies with nothing but the chain
 //! (through the library and the real `mediblock` binary), and every kind of tampered file
-//! fails with the right reason.
+//! fails with the right reason: a file stripped of its acknowledgement still shows the
+//! chain's verdict, a file with a borrowed tid claims nothing about it, and a file of
+//! another registry fails when the registry is pinned and is flagged when it is not.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/postgres.rs"]
@@ -22,13 +24,15 @@ use axum::Router;
 use axum::http::StatusCode;
 use mediblock_protocol::checkpoint::Checkpoint;
 use mediblock_protocol::ids::{
-    AttrName, PatientId, Role, Salt, TemplateRef, TemplateVersion, TxId, UnixMillis, UserId,
+    AttrName, EthAddress, PatientId, Role, Salt, TemplateRef, TemplateVersion, TxId, UnixMillis,
+    UserId,
 };
 use mediblock_protocol::keys::Keypair;
 use mediblock_protocol::merkle::{self, Keccak256Tree, TreeHasher as _};
 use mediblock_protocol::proof::{Pinned, ProofBundle, ProofFailure, log_origin};
 use mediblock_protocol::record::InitialTransaction;
 use mediblock_protocol::template::Template;
+use mediblock_protocol::validated::Verdict;
 use mediblock_protocol::value::{Attributes, Value};
 use mediblock_relay::chain::anvil::{Anvil, AnvilOptions};
 use mediblock_relay::chain::registry::{self, MediBlockRegistry, Rule};
@@ -52,21 +56,37 @@ const DEADLINE: Duration = Duration::from_secs(60);
 struct Relay {
     app: Router,
     state: AppState,
+    /// The one author's user id and keys.
+    uid: UserId,
     nurse: Keypair,
     token: String,
     relay_keys: Keypair,
     rng: ChaCha20Rng,
     database_url: String,
-    anvil: Anvil,
+    anvil: Arc<Anvil>,
 }
 
 /// A relay on `database_url` and a fresh anvil with a deployed registry; the vital-signs
 /// template's heart rate is stricter on chain (20..=100) than in the relay (20..=250), so a
 /// heart rate of 150 is anchored as rejected.
 async fn relay(database_url: &str) -> Relay {
-    let anvil = Anvil::start().unwrap();
-    let provider = registry::provider(anvil.url(), anvil.signer(0));
-    let registry_address = setup::deploy_as_relay(&provider, anvil.address(0))
+    let anvil = Arc::new(Anvil::start().unwrap());
+    relay_on(database_url, anvil, 0, "nurse.bo", Role::Nurse).await
+}
+
+/// A relay on `database_url` whose registry anvil's `account` deploys on `anvil` (and is
+/// its owner and relay), with one author `uid`; the relay's and the author's keys differ by
+/// account.
+async fn relay_on(
+    database_url: &str,
+    anvil: Arc<Anvil>,
+    account: usize,
+    uid: &str,
+    role: Role,
+) -> Relay {
+    let seed = 1 + 10 * u8::try_from(account).unwrap();
+    let provider = registry::provider(anvil.url(), anvil.signer(account));
+    let registry_address = setup::deploy_as_relay(&provider, anvil.address(account))
         .await
         .unwrap();
     let file: Json = serde_json::from_str(TEMPLATES).unwrap();
@@ -92,18 +112,19 @@ async fn relay(database_url: &str) -> Relay {
     let chain = Chain::connect(provider, registry_address, 1)
         .await
         .unwrap()
-        .with_cosigner(anvil.signer(0));
+        .with_cosigner(anvil.signer(account));
     let store = Store::open(database_url).await.unwrap();
     store
         .insert_template(&template, UnixMillis(1))
         .await
         .unwrap();
-    let mut rng = ChaCha20Rng::from_seed([33; 32]);
+    let mut rng = ChaCha20Rng::from_seed([32 + seed; 32]);
     let nurse = Keypair::generate(&mut rng);
+    let uid = UserId::new(uid).unwrap();
     store
         .insert_user(&User {
-            uid: UserId::new("nurse.bo").unwrap(),
-            role: Role::Nurse,
+            uid: uid.clone(),
+            role,
             keys: nurse.public(),
             eth_address: None,
             enrolled_at: UnixMillis(1),
@@ -111,10 +132,10 @@ async fn relay(database_url: &str) -> Relay {
         })
         .await
         .unwrap();
-    let relay_keys = Keypair::from_seeds(&[1; 64]);
+    let relay_keys = Keypair::from_seeds(&[seed; 64]);
     let keys = RelayKeys::new(
-        Keypair::from_seeds(&[1; 64]),
-        &Keypair::from_seeds(&[2; 64]),
+        Keypair::from_seeds(&[seed; 64]),
+        &Keypair::from_seeds(&[seed + 1; 64]),
     )
     .unwrap();
     let state = AppState {
@@ -128,10 +149,11 @@ async fn relay(database_url: &str) -> Relay {
         session_ttl_ms: 600_000,
     };
     let app = app(state.clone());
-    let token = sign_in(&app, "nurse.bo", &nurse).await;
+    let token = sign_in(&app, uid.as_str(), &nurse).await;
     Relay {
         app,
         state,
+        uid,
         nurse,
         token,
         relay_keys,
@@ -158,7 +180,7 @@ impl Relay {
         .collect();
         let ti = InitialTransaction {
             tid: TxId::random(&mut self.rng),
-            uid: UserId::new("nurse.bo").unwrap(),
+            uid: self.uid.clone(),
             pid: PatientId::random(&mut self.rng),
             template: TemplateRef {
                 id: "vital-signs".parse().unwrap(),
@@ -553,17 +575,21 @@ async fn proof_files_verify_with_the_chain_alone() {
             .any(|(uid, action, _)| uid == "nurse.bo" && action == "export_proof"),
         "{log:?}"
     );
-    let report = proof::verify(
-        &bundle,
-        &rpc,
-        &Pinned {
-            relay_key: Some(r.relay_keys.public().signing_bytes()),
-        },
-    )
-    .await
-    .unwrap();
-    assert!(report.ok(), "{}", proof::render(&bundle, &report));
+    let genuine = Pinned {
+        relay_key: Some(r.relay_keys.public().signing_bytes()),
+        registry: Some(EthAddress::from_bytes(r.chain().registry().0.0)),
+        chain_id: Some(r.chain().chain_id()),
+    };
+    let report = proof::verify(&bundle, &rpc, &genuine).await.unwrap();
+    let text = proof::render(&bundle, &report);
+    assert!(report.ok(), "{text}");
     assert!(report.content_checked);
+    assert_eq!(report.chain_verdict, Some(Verdict::Valid));
+    assert!(!text.contains("NOT PINNED"), "{text}");
+    assert!(
+        text.ends_with("under this transaction id as valid.\n"),
+        "{text}"
+    );
 
     // A record the chain rejected has a proof too: anchored, as rejected.
     let (status, body) = call(&r.app, get(&proof_path(&rejected), Some(&r.token))).await;
@@ -577,7 +603,35 @@ async fn proof_files_verify_with_the_chain_alone() {
             .verdict
             .is_valid()
     );
-    assert_eq!(verdict(&rejected_bundle, &rpc).await, None);
+    let report = proof::verify(&rejected_bundle, &rpc, &genuine)
+        .await
+        .unwrap();
+    assert!(report.ok(), "{report:#?}");
+    let rejected_at_0 = Verdict::Rejected { attribute_index: 0 };
+    assert_eq!(report.chain_verdict, Some(rejected_at_0));
+
+    // Stripped of its acknowledgement, the rejected record's file still verifies only as
+    // what the chain says: rejected (the registry's `recordOf` is always read).
+    let mut stripped = rejected_bundle.clone();
+    stripped.record_anchor = None;
+    let report = proof::verify(&stripped, &rpc, &genuine).await.unwrap();
+    let text = proof::render(&stripped, &report);
+    assert!(report.ok(), "{text}");
+    assert_eq!(report.chain_verdict, Some(rejected_at_0), "{text}");
+    assert!(
+        text.ends_with(
+            "the chain anchored it under this transaction id as rejected at attribute 0.\n"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("as valid"), "{text}");
+    // And an acknowledgement rewritten to say valid is caught by the chain.
+    let mut flipped = rejected_bundle.clone();
+    flipped.record_anchor.as_mut().unwrap().verdict = Verdict::Valid;
+    assert_eq!(
+        verdict(&flipped, &rpc).await,
+        Some("record_anchor_mismatch")
+    );
 
     // Content withheld: no signed TI in the file, and it still proves the anchoring.
     let (status, body) = call(
@@ -595,6 +649,47 @@ async fn proof_files_verify_with_the_chain_alone() {
         .await
         .unwrap();
     assert!(report.ok() && !report.content_checked, "{report:#?}");
+    assert_eq!(report.chain_verdict, Some(Verdict::Valid));
+    let text = proof::render(&withheld, &report);
+    assert!(
+        text.contains("anchored this commitment under this transaction id as valid"),
+        "{text}"
+    );
+
+    // Withheld content, the tid swapped for one the chain never anchored and the
+    // acknowledgement dropped: the log's leaves hold only commitments, so the file proves
+    // the commitment's place in the log and nothing about the tid or a verdict.
+    let mut borrowed = withheld.clone();
+    borrowed.record.tid = TxId::from_bytes([0xab; 16]);
+    borrowed.record_anchor = None;
+    let report = proof::verify(&borrowed, &rpc, &Pinned::default())
+        .await
+        .unwrap();
+    let text = proof::render(&borrowed, &report);
+    assert!(report.ok(), "{text}");
+    assert!(
+        !report.tid_anchored() && report.chain_verdict.is_none(),
+        "{text}"
+    );
+    assert!(!text.contains("under this transaction id"), "{text}");
+    assert!(
+        text.contains("Nothing is proven about the transaction id or a verdict"),
+        "{text}"
+    );
+    let json = proof::render_json(&borrowed, &report);
+    assert_eq!(
+        (&json["tid_anchored"], &json["chain_verdict"]),
+        (&Json::Bool(false), &Json::Null)
+    );
+    // Keeping the acknowledgement claims an anchor the chain does not have.
+    let mut claimed = withheld.clone();
+    claimed.record.tid = TxId::from_bytes([0xab; 16]);
+    assert_eq!(verdict(&claimed, &rpc).await, Some("record_not_anchored"));
+    // Another record's tid: the chain anchored it with another commitment.
+    let mut other = withheld.clone();
+    other.record.tid = rejected;
+    other.record_anchor = None;
+    assert_eq!(verdict(&other, &rpc).await, Some("record_anchor_mismatch"));
 
     // Bad input gets a 4xx with a code.
     for (path, token, expected) in [
@@ -746,7 +841,23 @@ async fn proof_files_verify_with_the_chain_alone() {
     c.arg("verify").arg(&file).args(["--rpc", &rpc]);
     let out = run(c).await;
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("VERIFIED"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("VERIFIED"), "{text}");
+    // The stripped rejected file through the binary: the JSON carries the chain's verdict.
+    let stripped_file = dir.join("stripped.json");
+    std::fs::write(&stripped_file, serde_json::to_string(&stripped).unwrap()).unwrap();
+    let mut c = std::process::Command::new(bin);
+    c.arg("verify")
+        .arg(&stripped_file)
+        .args(["--rpc", &rpc, "--json"]);
+    let out = run(c).await;
+    let result: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{result}");
+    assert_eq!(
+        result["chain_verdict"],
+        serde_json::json!({"verdict": "rejected", "attribute_index": 0}),
+        "{result}"
+    );
     let bad_file = dir.join("tampered.json");
     std::fs::write(&bad_file, serde_json::to_string(&altered_path).unwrap()).unwrap();
     let mut c = std::process::Command::new(bin);
@@ -768,8 +879,19 @@ async fn proof_files_verify_with_the_chain_alone() {
 
     // A lawfully erased record (content and salt destroyed): its file carries no content,
     // its acknowledgement is read back from the chain, and it still verifies.
+    // Erasure is decided by `erased_by` (as the API and the audit decide it): a row with
+    // only `erased_at` set still opens and exports its content.
     let db = r.raw_db().await;
-    sqlx::query("UPDATE records SET erased_at = 1, envelope = $1 WHERE tid = $2")
+    sqlx::query("UPDATE records SET erased_at = 1 WHERE tid = $1")
+        .bind(valid.as_bytes().to_vec())
+        .execute(&db)
+        .await
+        .unwrap();
+    let (status, body) = call(&r.app, get(&proof_path(&valid), Some(&r.token))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["record"].get("content").is_some(), "{body}");
+    sqlx::query("UPDATE records SET erased_by = $1, envelope = $2 WHERE tid = $3")
+        .bind(vec![0x5au8; 16])
         .bind(vec![0u8; 4])
         .bind(valid.as_bytes().to_vec())
         .execute(&db)
@@ -814,6 +936,184 @@ async fn a_tampered_record_gets_no_proof_file() {
         (status, body["code"].as_str()),
         (StatusCode::CONFLICT, Some("record_unreadable"))
     );
+    // A column that does not decode (a 3-byte patient id) is an inconsistent store, not a
+    // failure of the relay.
+    sqlx::query("UPDATE records SET pid = $1 WHERE tid = $2")
+        .bind(vec![1u8, 2, 3])
+        .bind(tid.as_bytes().to_vec())
+        .execute(&db)
+        .await
+        .unwrap();
+    let (status, body) = call(&r.app, get(&proof_path(&tid), Some(&r.token))).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("store_inconsistent")),
+        "{body}"
+    );
+}
+
+/// Anyone can deploy a registry, enrol themselves as its relay and anchor a made-up record
+/// signed by a key they label "dr.ada": the file is consistent with *that* contract. Pinned
+/// to the genuine registry it fails; unpinned, the output says the file named its own
+/// registry before the verdict, and `--json` shows nothing was pinned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_another_registry_fails_when_the_registry_is_pinned() {
+    let mut r = relay(&sqlite_url("genuine")).await;
+    let rpc = r.anvil.url().to_string();
+    let (tid, _) = r.submit(72).await;
+    r.anchor_all().await;
+    let checkpointer = r.checkpointer("relay", by_count(1));
+    r.checkpoint_until(&checkpointer, 1).await;
+    let (status, body) = call(&r.app, get(&proof_path(&tid), Some(&r.token))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let genuine_file: ProofBundle = serde_json::from_value(body).unwrap();
+    let registry = EthAddress::from_bytes(r.chain().registry().0.0);
+    let chain_id = r.chain().chain_id();
+
+    // The forger: another account on the same chain, its own registry and relay key.
+    let mut forger = relay_on(
+        &sqlite_url("forger"),
+        r.anvil.clone(),
+        1,
+        "dr.ada",
+        Role::Doctor,
+    )
+    .await;
+    let (forged_tid, _) = forger.submit(72).await;
+    forger.anchor_all().await;
+    let forger_checkpointer = forger.checkpointer("forger", by_count(1));
+    forger.checkpoint_until(&forger_checkpointer, 1).await;
+    let (status, body) = call(
+        &forger.app,
+        get(&proof_path(&forged_tid), Some(&forger.token)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let forged: ProofBundle = serde_json::from_value(body).unwrap();
+    assert_ne!(forged.chain.registry, registry);
+    assert_eq!(forged.chain.chain_id, chain_id);
+
+    // Unpinned, it is consistent with the forger's contract, and the output says so.
+    let report = proof::verify(&forged, &rpc, &Pinned::default())
+        .await
+        .unwrap();
+    let text = proof::render(&forged, &report);
+    assert!(report.ok(), "{text}");
+    let warning = text.find("REGISTRY NOT PINNED").expect(&text);
+    let verified = text.find("\nVERIFIED").expect(&text);
+    assert!(warning < verified, "{text}");
+    assert!(
+        text.contains(&format!("0x{}", forged.chain.registry.to_hex())),
+        "{text}"
+    );
+
+    // Pinned: the registry, the chain id, the genuine relay's key each refuse it.
+    for (pinned, code) in [
+        (
+            Pinned {
+                registry: Some(registry),
+                ..Pinned::default()
+            },
+            "pinned_registry_mismatch",
+        ),
+        (
+            Pinned {
+                chain_id: Some(chain_id + 1),
+                ..Pinned::default()
+            },
+            "pinned_chain_mismatch",
+        ),
+        (
+            Pinned {
+                relay_key: Some(r.relay_keys.public().signing_bytes()),
+                ..Pinned::default()
+            },
+            "pinned_relay_key_mismatch",
+        ),
+    ] {
+        let report = proof::verify(&forged, &rpc, &pinned).await.unwrap();
+        assert_eq!(
+            report.first_failure().map(ProofFailure::code),
+            Some(code),
+            "{pinned:?}"
+        );
+        assert!(
+            !proof::render(&forged, &report).contains("\nVERIFIED"),
+            "{code}"
+        );
+    }
+
+    // The real binary, with and without --registry.
+    let dir = std::env::temp_dir().join(format!(
+        "mediblock-proof-pin-{}-{}",
+        std::process::id(),
+        mediblock_relay::now().0
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let forged_file = dir.join("forged.json");
+    std::fs::write(&forged_file, serde_json::to_string(&forged).unwrap()).unwrap();
+    let genuine_path = dir.join("genuine.json");
+    std::fs::write(&genuine_path, serde_json::to_string(&genuine_file).unwrap()).unwrap();
+    let bin = env!("CARGO_BIN_EXE_mediblock");
+    let verify = |file: &std::path::Path, extra: &[&str]| {
+        let mut c = std::process::Command::new(bin);
+        c.env_remove("MEDIBLOCK_REGISTRY")
+            .arg("verify")
+            .arg(file)
+            .args(["--rpc", &rpc])
+            .args(extra);
+        c
+    };
+    let registry_hex = format!("0x{}", registry.to_hex());
+    let out = run(verify(
+        &forged_file,
+        &["--registry", &registry_hex, "--json"],
+    ))
+    .await;
+    let result: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{result}");
+    assert_eq!(result["failure"]["code"], "pinned_registry_mismatch");
+    assert_eq!(result["pinned"]["registry"], registry.to_hex());
+    let out = run(verify(&forged_file, &["--json"])).await;
+    let result: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{result}");
+    assert_eq!(
+        result["pinned"],
+        serde_json::json!({"registry": null, "chain_id": null, "relay_key": null}),
+        "{result}"
+    );
+    let out = run(verify(&forged_file, &[])).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.find("REGISTRY NOT PINNED").unwrap() < text.find("\nVERIFIED").unwrap(),
+        "{text}"
+    );
+    // The genuine file with everything pinned: verified, no warning.
+    let relay_hex = hex::encode(r.relay_keys.public().signing_bytes());
+    let chain_text = chain_id.to_string();
+    let out = run(verify(
+        &genuine_path,
+        &[
+            "--registry",
+            &registry_hex,
+            "--chain-id",
+            &chain_text,
+            "--relay-key",
+            &relay_hex,
+        ],
+    ))
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(!text.contains("NOT PINNED"), "{text}");
+    assert!(
+        text.contains("registry, chain id and relay key pinned and matching"),
+        "{text}"
+    );
+    // A malformed pin cannot be checked: exit 2.
+    let out = run(verify(&genuine_path, &["--registry", "0x1234"])).await;
+    assert_eq!(out.status.code(), Some(2));
 }
 
 /// The checkpointer as `serve` runs it: a leaf older than `checkpoint_every_seconds` gets

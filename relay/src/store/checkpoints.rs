@@ -318,39 +318,40 @@ impl Store {
     }
 
     /// A stored or chain-rejected record by transaction id, with its leaf (records refused
-    /// before the log have none and are not found here).
+    /// before the log have none and are not found here). A record is erased when its
+    /// `erased_by` is set (as the API and the audit decide it); rejected records are never
+    /// erased.
     pub async fn logged_record(&self, tid: &TxId) -> Result<Option<LoggedRecord>> {
-        let row = sqlx::query(
-            "SELECT tid, pid, uid, commitment, leaf_index, envelope, erased_at FROM records \
+        let stored = sqlx::query(
+            "SELECT tid, pid, uid, commitment, leaf_index, envelope, erased_by FROM records \
              WHERE tid = $1",
         )
         .bind(tid.as_bytes().to_vec())
         .fetch_optional(self.pool())
         .await?;
-        let row = match row {
-            Some(row) => Some(row),
-            None => {
-                sqlx::query(
-                    "SELECT tid, pid, uid, commitment, leaf_index, envelope, \
-                     CAST(NULL AS BIGINT) AS erased_at FROM rejected \
-                     WHERE tid = $1 AND leaf_index IS NOT NULL",
-                )
-                .bind(tid.as_bytes().to_vec())
-                .fetch_optional(self.pool())
-                .await?
-            }
-        };
-        row.map(|r| {
-            Ok(LoggedRecord {
-                tid: TxId::from_bytes(fixed(r.try_get("tid")?, "tid")?),
-                pid: PatientId::from_bytes(fixed(r.try_get("pid")?, "pid")?),
-                uid: r.try_get("uid")?,
-                commitment: Commitment::from_bytes(fixed(r.try_get("commitment")?, "commitment")?),
-                leaf_index: to_u64(r.try_get("leaf_index")?, "leaf_index")?,
-                envelope: r.try_get("envelope")?,
-                erased: r.try_get::<Option<i64>, _>("erased_at")?.is_some(),
-            })
-        })
-        .transpose()
+        if let Some(row) = stored {
+            let erased = row.try_get::<Option<Vec<u8>>, _>("erased_by")?.is_some();
+            return logged_from_row(&row, erased).map(Some);
+        }
+        let rejected = sqlx::query(
+            "SELECT tid, pid, uid, commitment, leaf_index, envelope FROM rejected \
+             WHERE tid = $1 AND leaf_index IS NOT NULL",
+        )
+        .bind(tid.as_bytes().to_vec())
+        .fetch_optional(self.pool())
+        .await?;
+        rejected.map(|row| logged_from_row(&row, false)).transpose()
     }
+}
+
+fn logged_from_row(r: &sqlx::any::AnyRow, erased: bool) -> Result<LoggedRecord> {
+    Ok(LoggedRecord {
+        tid: TxId::from_bytes(fixed(r.try_get("tid")?, "tid")?),
+        pid: PatientId::from_bytes(fixed(r.try_get("pid")?, "pid")?),
+        uid: r.try_get("uid")?,
+        commitment: Commitment::from_bytes(fixed(r.try_get("commitment")?, "commitment")?),
+        leaf_index: to_u64(r.try_get("leaf_index")?, "leaf_index")?,
+        envelope: r.try_get("envelope")?,
+        erased,
+    })
 }
