@@ -30,6 +30,11 @@ use crate::store::submissions::{Mode, Outcome, Submission};
 const LEASE: Duration = Duration::from_secs(60);
 /// How long the worker waits for new work or a receipt before looking again.
 const IDLE: Duration = Duration::from_millis(250);
+/// How long a submission waiting for confirmations is left alone, so the worker sends the
+/// ones queued behind it meanwhile.
+const WAIT_RETRY: Duration = Duration::from_millis(500);
+/// How long a submission whose step failed (RPC down, …) is left alone before a retry.
+const FAIL_RETRY: Duration = Duration::from_secs(2);
 
 /// The worker's handle: `notify` wakes it when a submission was accepted.
 #[derive(Debug, Clone)]
@@ -92,11 +97,12 @@ impl Worker {
         match self.advance(&sub).await {
             Ok(Step::Done) => Ok(true),
             Ok(Step::Waiting) => {
-                self.release(&sub, "waiting for confirmations").await;
+                self.release(&sub, "waiting for confirmations", WAIT_RETRY)
+                    .await;
                 Ok(false)
             }
             Err(e) => {
-                self.release(&sub, &e).await;
+                self.release(&sub, &e, FAIL_RETRY).await;
                 Err(e)
             }
         }
@@ -147,8 +153,15 @@ impl Worker {
         Ok(())
     }
 
-    async fn release(&self, sub: &Submission, detail: &str) {
-        if let Err(e) = self.state.store.release(&sub.tid, detail, now()).await {
+    async fn release(&self, sub: &Submission, detail: &str, after: Duration) {
+        let t = now();
+        let retry_at = mediblock_protocol::ids::UnixMillis(t.0 + after.as_millis() as u64);
+        if let Err(e) = self
+            .state
+            .store
+            .release(&sub.tid, detail, t, retry_at)
+            .await
+        {
             tracing::warn!(error = %e, tid = %sub.tid, "cannot release a lease");
         }
     }

@@ -10,7 +10,7 @@ mod postgres;
 #[path = "support/http.rs"]
 mod http;
 
-use http::{call, post, sign_in};
+use http::{call, get, post, sign_in};
 
 use std::sync::Arc;
 
@@ -416,6 +416,18 @@ async fn wallet_path_with_an_anvil_account_as_the_wallet() {
     assert_eq!(answer["wallet"]["chain_id"], 31337);
     assert_eq!(answer["wallet"]["record"]["submitter"], wallet.to_string());
     assert_eq!(answer["wallet"]["record"]["values"], json!([66, 118, 366]));
+
+    // A wallet that has not sent yet holds up nobody: a record queued after it is anchored
+    // and stored meanwhile (the worker never claims a submission still awaiting its wallet).
+    let (later, _) = r.submit(71).await;
+    let later_state = r.final_state(&later).await;
+    assert_eq!(later_state["state"], "stored", "{later_state}");
+    let (_, waiting) = call(
+        &r.app,
+        get(&format!("/api/v1/submissions/{tid}"), Some(&token)),
+    )
+    .await;
+    assert_eq!(waiting["state"], "awaiting_wallet", "{waiting}");
 
     // The wallet sends the co-signed transaction itself.
     let wallet_provider = registry::provider(r._anvil.url(), r._anvil.signer(2));

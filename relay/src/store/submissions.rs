@@ -365,7 +365,7 @@ impl Store {
             "UPDATE submissions SET lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
              updated_at = $3 WHERE tid = (SELECT tid FROM submissions \
              WHERE ((mode = 'per_record' AND state IN ('queued', 'sent')) \
-             OR (mode = 'wallet' AND state IN ('awaiting_wallet', 'sent'))) \
+             OR (mode = 'wallet' AND state = 'sent')) \
              AND (lease_until IS NULL OR lease_until < $3) \
              ORDER BY created_at, leaf_index LIMIT 1{lock}) RETURNING *"
         );
@@ -392,15 +392,24 @@ impl Store {
         Ok(())
     }
 
-    /// Notes a transient failure (RPC down, …) and releases the lease so the work is retried.
-    pub async fn release(&self, tid: &TxId, detail: &str, now: UnixMillis) -> Result<()> {
+    /// Gives a claimed submission back with `detail`; no worker claims it again before
+    /// `retry_at`, so a submission that must wait (confirmations) or keeps failing does not
+    /// hold up the ones queued behind it.
+    pub async fn release(
+        &self,
+        tid: &TxId,
+        detail: &str,
+        now: UnixMillis,
+        retry_at: UnixMillis,
+    ) -> Result<()> {
         sqlx::query(
-            "UPDATE submissions SET lease_owner = NULL, lease_until = NULL, detail = $2, updated_at = $3 \
+            "UPDATE submissions SET lease_owner = NULL, lease_until = $4, detail = $2, updated_at = $3 \
              WHERE tid = $1",
         )
         .bind(tid.as_bytes().to_vec())
         .bind(detail)
         .bind(to_i64(now.0))
+        .bind(to_i64(retry_at.0))
         .execute(self.pool())
         .await?;
         Ok(())
