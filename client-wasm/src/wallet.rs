@@ -3,9 +3,12 @@
 //! messages for a missing wallet, a refusal and a wrong network.
 //!
 //! The summary is decoded from the calldata the wallet will actually send (not only from
-//! the relay's description of it), and the two must agree.
+//! the relay's description of it), and the two must agree. The calldata must also be for
+//! the record this browser sealed (its transaction id and commitment) and go to the registry
+//! and chain the page expects: a relay cannot get a clinician's wallet to anchor, and pay
+//! for, someone else's record.
 
-use mediblock_protocol::ids::{Commitment, TxId};
+use mediblock_protocol::ids::{Commitment, EthAddress, TxId};
 use mediblock_protocol::template::{AttributeKind, Template};
 use mediblock_protocol::value::{Date, Value};
 use serde::Deserialize;
@@ -75,6 +78,145 @@ fn mismatch(what: &str) -> ClientError {
              do not send it."
         ),
     )
+}
+
+/// What the browser itself expects of the wallet transaction: the record it sealed
+/// (`Identity.seal`'s `tid` and `commitment`) and the registry and chain of the page's
+/// settings. JavaScript passes `{ tid, commitment, registry, chainId }`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Expected {
+    /// The sealed record's transaction id.
+    pub tid: TxId,
+    /// The sealed record's commitment.
+    pub commitment: Commitment,
+    /// The registry contract the page uses.
+    pub registry: EthAddress,
+    /// The chain that registry is on.
+    pub chain_id: u64,
+}
+
+impl Expected {
+    /// Reads `{ tid, commitment, registry, chainId }`; `invalid_input` when a field is
+    /// missing or malformed (the page always knows all four on the wallet path).
+    pub fn from_js(v: &JsValue) -> Result<Self> {
+        if !v.is_object() {
+            return Err(ClientError::invalid(
+                "The record expected on the wallet path ({ tid, commitment, registry, chainId }) \
+                 is missing.",
+            ));
+        }
+        fn field<T: core::str::FromStr>(v: &JsValue, key: &str, what: &str) -> Result<T> {
+            let s = js::get_str(v, key)
+                .ok_or_else(|| ClientError::invalid(format!("The expected {what} is missing.")))?;
+            s.parse().map_err(|_| {
+                ClientError::invalid(format!("The expected {what} “{s}” is not valid."))
+            })
+        }
+        let chain = get(v, "chainId");
+        let chain_id = chain
+            .as_f64()
+            .and_then(js::as_u64)
+            .or_else(|| {
+                chain
+                    .as_string()
+                    .and_then(|s| match s.trim().strip_prefix("0x") {
+                        Some(h) => u64::from_str_radix(h, 16).ok(),
+                        None => s.trim().parse().ok(),
+                    })
+            })
+            .ok_or_else(|| {
+                ClientError::invalid("The expected chain id is missing or not valid.")
+            })?;
+        Ok(Self {
+            tid: field(v, "tid", "transaction id")?,
+            commitment: field(v, "commitment", "commitment")?,
+            registry: field(v, "registry", "registry address")?,
+            chain_id,
+        })
+    }
+}
+
+fn not_yours(what: &str) -> ClientError {
+    ClientError::new(
+        "wallet_mismatch",
+        format!(
+            "The transaction the relay prepared is not for the record you signed ({what}); \
+             do not send it. Nothing was sent from your wallet."
+        ),
+    )
+}
+
+fn not_this_registry(what: &str) -> ClientError {
+    ClientError::new(
+        "wallet_mismatch",
+        format!(
+            "The transaction the relay prepared is not for this site's record registry \
+             ({what}); do not send it. Nothing was sent from your wallet."
+        ),
+    )
+}
+
+/// Checks the calldata against what this browser sealed and the registry and chain it
+/// expects: `wallet_mismatch` when the transaction id, the commitment, the contract or the
+/// chain differ.
+pub fn check_expected(
+    wallet: &WalletTransaction,
+    anchor: &CosignedAnchor,
+    expected: &Expected,
+) -> Result<()> {
+    if anchor.tid != expected.tid {
+        return Err(not_yours(&format!(
+            "its transaction id is 0x{}, yours is 0x{}",
+            anchor.tid.to_hex(),
+            expected.tid.to_hex()
+        )));
+    }
+    if anchor.commitment != expected.commitment {
+        return Err(not_yours(&format!(
+            "it anchors commitment 0x{}, yours is 0x{}",
+            anchor.commitment.to_hex(),
+            expected.commitment.to_hex()
+        )));
+    }
+    if wallet.to.parse::<EthAddress>().ok() != Some(expected.registry) {
+        return Err(not_this_registry(&format!(
+            "it would be sent to contract {}, not to the registry 0x{}",
+            wallet.to,
+            expected.registry.to_hex()
+        )));
+    }
+    if wallet.chain_id != expected.chain_id {
+        return Err(not_this_registry(&format!(
+            "it is for {}, but the registry is on {}",
+            chain_name(wallet.chain_id),
+            chain_name(expected.chain_id)
+        )));
+    }
+    Ok(())
+}
+
+/// Decodes the calldata and checks it against the relay's description of it.
+fn consistent(wallet: &WalletTransaction) -> Result<CosignedAnchor> {
+    let data = hex::decode(wallet.data.strip_prefix("0x").unwrap_or(&wallet.data))
+        .map_err(|_| mismatch("the calldata is not hex"))?;
+    let anchor = decode_cosigned(&data)?;
+    let rec = &wallet.record;
+    if rec.tid.parse::<TxId>().ok() != Some(anchor.tid) {
+        return Err(mismatch("transaction id"));
+    }
+    if rec.commitment.parse::<Commitment>().ok() != Some(anchor.commitment) {
+        return Err(mismatch("commitment"));
+    }
+    if rec.template != anchor.handle {
+        return Err(mismatch("template"));
+    }
+    if rec.deadline != anchor.deadline || wallet.deadline != anchor.deadline {
+        return Err(mismatch("deadline"));
+    }
+    if rec.values != anchor.values {
+        return Err(mismatch("values"));
+    }
+    Ok(anchor)
 }
 
 /// Decodes `0x02 · tid[16] · commitment[32] · handle u16 · deadline u64 · r[32] · s[32] ·
@@ -164,27 +306,16 @@ fn on_chain_value(kind: &AttributeKind, unit: Option<&str>, v: i64) -> String {
 }
 
 /// The readable summary of a co-signed record: decoded from the calldata, checked against
-/// the relay's description and the template.
-pub fn summary(wallet: &WalletTransaction, template: &Template) -> Result<serde_json::Value> {
-    let data = hex::decode(wallet.data.strip_prefix("0x").unwrap_or(&wallet.data))
-        .map_err(|_| mismatch("the calldata is not hex"))?;
-    let anchor = decode_cosigned(&data)?;
+/// the record this browser sealed, the registry and chain it expects, the relay's
+/// description and the template.
+pub fn summary(
+    wallet: &WalletTransaction,
+    template: &Template,
+    expected: &Expected,
+) -> Result<serde_json::Value> {
+    let anchor = consistent(wallet)?;
+    check_expected(wallet, &anchor, expected)?;
     let rec = &wallet.record;
-    if rec.tid.parse::<TxId>().ok() != Some(anchor.tid) {
-        return Err(mismatch("transaction id"));
-    }
-    if rec.commitment.parse::<Commitment>().ok() != Some(anchor.commitment) {
-        return Err(mismatch("commitment"));
-    }
-    if rec.template != anchor.handle {
-        return Err(mismatch("template"));
-    }
-    if rec.deadline != anchor.deadline || wallet.deadline != anchor.deadline {
-        return Err(mismatch("deadline"));
-    }
-    if rec.values != anchor.values {
-        return Err(mismatch("values"));
-    }
     let attrs: Vec<_> = template.on_chain_attributes().collect();
     if attrs.len() != anchor.values.len() {
         return Err(mismatch("the number of values differs from the template's"));
@@ -213,15 +344,19 @@ pub fn summary(wallet: &WalletTransaction, template: &Template) -> Result<serde_
     }))
 }
 
-/// `walletSummary(wallet, template)`: `{ title, lines: [{label, value}] }` — the template,
-/// the on-chain values by attribute label, the commitment, the deadline as a date, the
-/// chain and the contract. Throws `wallet_mismatch` when the calldata and the relay's
-/// description disagree.
+/// `walletSummary(wallet, template, expected)`: `{ title, lines: [{label, value}] }` — the
+/// template, the on-chain values by attribute label, the commitment, the deadline as a date,
+/// the chain and the contract. `expected` is `{ tid, commitment, registry, chainId }`: the
+/// tid and commitment of `Identity.seal`'s result, the registry and chain of the page's
+/// settings. Throws `wallet_mismatch` when the calldata is not for that record, registry or
+/// chain, or when it and the relay's description disagree; `invalid_input` without
+/// `expected`.
 #[wasm_bindgen(js_name = walletSummary)]
-pub fn wallet_summary(wallet: JsValue, template: JsValue) -> Result<JsValue> {
+pub fn wallet_summary(wallet: JsValue, template: JsValue, expected: JsValue) -> Result<JsValue> {
+    let expected = Expected::from_js(&expected)?;
     let wallet: WalletTransaction = from_js(wallet, "The wallet transaction")?;
     let template = template_from_js(template)?;
-    to_js(&summary(&wallet, &template)?)
+    to_js(&summary(&wallet, &template, &expected)?)
 }
 
 /// `window.ethereum`, or `no_wallet`.
@@ -339,13 +474,19 @@ pub async fn connect_wallet() -> Result<JsValue> {
     to_js(&json!({"address": address, "chainId": chain_id}))
 }
 
-/// `sendWalletTransaction(wallet)`: checks the wallet's network (`wrong_network`, naming the
-/// chain needed), the co-signature's deadline (`cosignature_expired`) and the account the
-/// co-signature is for (`wrong_account`), then sends `{from, to, data}` with
-/// `eth_sendTransaction`; resolves with the transaction hash. Refusal: `wallet_rejected`.
+/// `sendWalletTransaction(wallet, expected)`: first checks, as `walletSummary` does, that
+/// the calldata is for the sealed record and goes to the expected registry and chain
+/// (`wallet_mismatch`; `expected` is `{ tid, commitment, registry, chainId }`), then the
+/// wallet's network (`wrong_network`, naming the chain needed), the co-signature's deadline
+/// (`cosignature_expired`) and the account the co-signature is for (`wrong_account`), then
+/// sends `{from, to, data}` with `eth_sendTransaction`; resolves with the transaction hash.
+/// Refusal: `wallet_rejected`.
 #[wasm_bindgen(js_name = sendWalletTransaction)]
-pub async fn send_wallet_transaction(wallet: JsValue) -> Result<JsValue> {
+pub async fn send_wallet_transaction(wallet: JsValue, expected: JsValue) -> Result<JsValue> {
+    let expected = Expected::from_js(&expected)?;
     let tx: WalletTransaction = from_js(wallet, "The wallet transaction")?;
+    let anchor = consistent(&tx)?;
+    check_expected(&tx, &anchor, &expected)?;
     let eth = provider()?;
     let chain = parse_chain_id(&request(&eth, "eth_chainId", &js_sys::Array::new()).await?)?;
     if chain != tx.chain_id {
@@ -409,6 +550,66 @@ mod tests {
         let mut bad = calldata(&[1]);
         bad.pop();
         assert_eq!(decode_cosigned(&bad).unwrap_err().code(), "wallet_mismatch");
+    }
+
+    fn wallet_tx() -> (WalletTransaction, Expected) {
+        let data = calldata(&[72]);
+        let tx = WalletTransaction {
+            to: "0x5FbDB2315678afecb367f032d93F642f64180aa3".into(),
+            data: format!("0x{}", hex::encode(&data)),
+            chain_id: 31_337,
+            deadline: 1_800_000_000,
+            record: CosignedRecord {
+                tid: format!("0x{}", "11".repeat(16)),
+                commitment: format!("0x{}", "22".repeat(32)),
+                template: 3,
+                values: vec![72],
+                deadline: 1_800_000_000,
+                submitter: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8".into(),
+            },
+        };
+        let expected = Expected {
+            tid: TxId::from_bytes([0x11; 16]),
+            commitment: Commitment::from_bytes([0x22; 32]),
+            registry: "5fbdb2315678afecb367f032d93f642f64180aa3"
+                .parse()
+                .expect("address"),
+            chain_id: 31_337,
+        };
+        (tx, expected)
+    }
+
+    #[test]
+    fn only_the_sealed_record_on_the_expected_registry_passes() {
+        let (tx, expected) = wallet_tx();
+        let anchor = consistent(&tx).expect("consistent");
+        check_expected(&tx, &anchor, &expected).expect("matches");
+        let refused = |e: Expected| {
+            check_expected(&tx, &anchor, &e)
+                .expect_err("refused")
+                .code()
+                .to_owned()
+        };
+        let e = Expected {
+            tid: TxId::from_bytes([0x12; 16]),
+            ..expected.clone()
+        };
+        assert_eq!(refused(e), "wallet_mismatch");
+        let e = Expected {
+            commitment: Commitment::from_bytes([0x23; 32]),
+            ..expected.clone()
+        };
+        assert_eq!(refused(e), "wallet_mismatch");
+        let e = Expected {
+            registry: EthAddress::from_bytes([0xaa; 20]),
+            ..expected.clone()
+        };
+        assert_eq!(refused(e), "wallet_mismatch");
+        let e = Expected {
+            chain_id: 1,
+            ..expected
+        };
+        assert_eq!(refused(e), "wallet_mismatch");
     }
 
     #[test]

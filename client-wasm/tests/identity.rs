@@ -98,9 +98,7 @@ fn key_file_of_the_command_line_is_taken_over() {
     assert_eq!(id.uid(), "admin");
     assert_eq!(id.keys().public(), keys.public());
     for bad in ["", "zz", &hex::encode([7u8; 32])] {
-        let err = Identity::from_key_file("admin", bad)
-            .err()
-            .expect("refused");
+        let err = Identity::from_key_file("admin", bad).expect_err("refused");
         assert_eq!(err.code(), "bad_key_file");
     }
 }

@@ -14,7 +14,7 @@ use mediblock_protocol::validated::{Ack, ValidatedTransaction, Verdict};
 use mediblock_protocol::value::{Attributes, Value};
 use rand_core::UnwrapErr;
 use serde_json::json;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -276,14 +276,29 @@ fn wallet_fixture(values: &[i64]) -> serde_json::Value {
     })
 }
 
+/// What the browser expects for `wallet_fixture`: the tid and commitment it sealed, the
+/// registry and chain of its settings (the address in another case than the relay's).
+fn expected() -> serde_json::Value {
+    json!({
+        "tid": "11".repeat(16),
+        "commitment": "22".repeat(32),
+        "registry": "0x5fbdb2315678afecb367f032d93f642f64180aa3",
+        "chainId": 31337,
+    })
+}
+
 #[wasm_bindgen_test]
 fn wallet_summary_reads_the_calldata_and_checks_it() {
     let template: serde_json::Value = serde_json::from_str(VITALS).expect("template");
     let t: Template = serde_json::from_value(template.clone()).expect("template");
     assert_eq!(t.on_chain_attributes().count(), 3);
     let s = back(
-        &wallet::wallet_summary(js(&wallet_fixture(&[72, 120, 366])), js(&template))
-            .expect("summary"),
+        &wallet::wallet_summary(
+            js(&wallet_fixture(&[72, 120, 366])),
+            js(&template),
+            js(&expected()),
+        )
+        .expect("summary"),
     );
     assert_eq!(s["title"], "Anchor a “Vital signs” record on chain");
     let lines: Vec<(String, String)> = s["lines"]
@@ -319,15 +334,174 @@ fn wallet_summary_reads_the_calldata_and_checks_it() {
     // The relay's description must match the calldata the wallet sends.
     let mut lying = wallet_fixture(&[72, 120, 366]);
     lying["record"]["values"] = json!([72, 120, 370]);
-    let err = wallet::wallet_summary(js(&lying), js(&template)).expect_err("mismatch");
+    let err =
+        wallet::wallet_summary(js(&lying), js(&template), js(&expected())).expect_err("mismatch");
     assert_eq!(err.code(), "wallet_mismatch");
     let short = wallet_fixture(&[72, 120]);
     assert_eq!(
-        wallet::wallet_summary(js(&short), js(&template))
+        wallet::wallet_summary(js(&short), js(&template), js(&expected()))
             .expect_err("count")
             .code(),
         "wallet_mismatch"
     );
+}
+
+/// A relay that prepares a well-formed, self-consistent transaction for another record,
+/// another registry or another chain than the browser expects.
+fn mismatches() -> Vec<(&'static str, serde_json::Value, serde_json::Value)> {
+    let good = wallet_fixture(&[72, 120, 366]);
+    let mut out = Vec::new();
+
+    // Someone else's record: the calldata and the relay's description both carry another
+    // tid; the browser sealed 0x11…
+    let mut e = expected();
+    e["tid"] = json!("99".repeat(16));
+    out.push(("wrong tid", good.clone(), e));
+
+    // Someone else's commitment.
+    let mut e = expected();
+    e["commitment"] = json!(format!("0x{}", "98".repeat(32)));
+    out.push(("wrong commitment", good.clone(), e));
+
+    // Another contract than the page's registry.
+    let mut w = good.clone();
+    w["to"] = json!(format!("0x{}", "ab".repeat(20)));
+    out.push(("wrong registry", w, expected()));
+
+    // Another chain than the page's.
+    let mut e = expected();
+    e["chainId"] = json!(11_155_111);
+    out.push(("wrong chain", good, e));
+    out
+}
+
+#[wasm_bindgen_test]
+fn wallet_summary_refuses_a_transaction_for_another_record_registry_or_chain() {
+    let template: serde_json::Value = serde_json::from_str(VITALS).expect("template");
+    // The matching case passes (with a 0x-less tid and a hex chain id as well).
+    let mut e = expected();
+    e["chainId"] = json!("0x7a69");
+    e["commitment"] = json!(format!("0x{}", "22".repeat(32)));
+    let s = back(
+        &wallet::wallet_summary(js(&wallet_fixture(&[72, 120, 366])), js(&template), js(&e))
+            .expect("matching passes"),
+    );
+    assert_eq!(s["title"], "Anchor a “Vital signs” record on chain");
+
+    for (case, w, e) in mismatches() {
+        let err = wallet::wallet_summary(js(&w), js(&template), js(&e)).expect_err(case);
+        assert_eq!(err.code(), "wallet_mismatch", "{case}: {}", err.message());
+        assert!(
+            err.message()
+                .starts_with("The transaction the relay prepared is not for "),
+            "{case}: {}",
+            err.message()
+        );
+        assert!(
+            err.message().contains("do not send it"),
+            "{case}: {}",
+            err.message()
+        );
+        // Thrown to JavaScript as an Error carrying the code.
+        let thrown = JsValue::from(err);
+        assert!(thrown.is_instance_of::<js_sys::Error>(), "{case}");
+        assert_eq!(prop_str(&thrown, "code"), "wallet_mismatch", "{case}");
+    }
+
+    // The messages name what differs.
+    let m = |i: usize| {
+        let (_, w, e) = &mismatches()[i];
+        wallet::wallet_summary(js(w), js(&template), js(e))
+            .expect_err("refused")
+            .message()
+            .to_owned()
+    };
+    assert!(
+        m(0).contains("record you signed") && m(0).contains(&"99".repeat(16)),
+        "{}",
+        m(0)
+    );
+    assert!(
+        m(1).contains("record you signed") && m(1).contains(&"98".repeat(32)),
+        "{}",
+        m(1)
+    );
+    assert!(
+        m(2).contains("registry") && m(2).contains(&"ab".repeat(20)),
+        "{}",
+        m(2)
+    );
+    assert!(
+        m(3).contains("Sepolia") && m(3).contains("chain 31337"),
+        "{}",
+        m(3)
+    );
+
+    // Without `expected` (or with a field missing) nothing is summarised.
+    for bad in [
+        JsValue::UNDEFINED,
+        JsValue::NULL,
+        js(&json!({"tid": "11".repeat(16), "commitment": "22".repeat(32), "chainId": 31337})),
+        js(
+            &json!({"tid": "11".repeat(16), "commitment": "22".repeat(32),
+                   "registry": "0x5fbdb2315678afecb367f032d93f642f64180aa3"}),
+        ),
+        js(&json!({"tid": "nope", "commitment": "22".repeat(32),
+                   "registry": "0x5fbdb2315678afecb367f032d93f642f64180aa3", "chainId": 31337})),
+    ] {
+        let err = wallet::wallet_summary(js(&wallet_fixture(&[72, 120, 366])), js(&template), bad)
+            .expect_err("no expected");
+        assert_eq!(err.code(), "invalid_input", "{}", err.message());
+    }
+}
+
+#[wasm_bindgen_test]
+async fn send_wallet_transaction_refuses_a_mismatch_before_the_wallet_sees_it() {
+    // A wallet on the right chain and account that would send anything it is given.
+    install_provider(
+        "{ sent: null, request: async ({method, params}) => { \
+             if (method === 'eth_chainId') return '0x7a69'; \
+             if (method === 'eth_accounts' || method === 'eth_requestAccounts') \
+                 return ['0x70997970c51812dc3a010c7d01b50e0d17dc79c8']; \
+             if (method === 'eth_sendTransaction') { window.ethereum.sent = params[0]; \
+                 return '0x' + 'ee'.repeat(32); } \
+             throw new Error('unexpected ' + method); } }",
+    );
+    let sent = || {
+        back(
+            &js_sys::Function::new_no_args("return window.ethereum.sent;")
+                .call0(&JsValue::NULL)
+                .expect("sent"),
+        )
+    };
+    for (case, w, e) in mismatches() {
+        let err = wallet::send_wallet_transaction(js(&w), js(&e))
+            .await
+            .expect_err(case);
+        assert_eq!(err.code(), "wallet_mismatch", "{case}: {}", err.message());
+        assert_eq!(
+            sent(),
+            serde_json::Value::Null,
+            "{case}: nothing reaches the wallet"
+        );
+    }
+    let err =
+        wallet::send_wallet_transaction(js(&wallet_fixture(&[72, 120, 366])), JsValue::UNDEFINED)
+            .await
+            .expect_err("no expected");
+    assert_eq!(err.code(), "invalid_input");
+    assert_eq!(sent(), serde_json::Value::Null);
+
+    // The matching transaction is sent as prepared.
+    let hash =
+        wallet::send_wallet_transaction(js(&wallet_fixture(&[72, 120, 366])), js(&expected()))
+            .await
+            .expect("sent");
+    assert_eq!(hash.as_string(), Some(format!("0x{}", "ee".repeat(32))));
+    let sent = sent();
+    assert_eq!(sent["to"], "0x5FbDB2315678afecb367f032d93F642f64180aa3");
+    assert_eq!(sent["data"], wallet_fixture(&[72, 120, 366])["data"]);
+    remove_provider();
 }
 
 /// Installs a scripted EIP-1193 provider as `window.ethereum`. A real wallet cannot be
@@ -357,9 +531,10 @@ async fn wallet_faults_have_clear_codes() {
     );
     let err = wallet::connect_wallet().await.expect_err("refused");
     assert_eq!(err.code(), "wallet_rejected");
-    let err = wallet::send_wallet_transaction(js(&wallet_fixture(&[72, 120, 366])))
-        .await
-        .expect_err("wrong chain");
+    let err =
+        wallet::send_wallet_transaction(js(&wallet_fixture(&[72, 120, 366])), js(&expected()))
+            .await
+            .expect_err("wrong chain");
     assert_eq!(err.code(), "wrong_network");
     assert!(
         err.message().contains("Ethereum mainnet"),
@@ -384,9 +559,10 @@ async fn wallet_faults_have_clear_codes() {
         connected["address"],
         "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
     );
-    let err = wallet::send_wallet_transaction(js(&wallet_fixture(&[72, 120, 366])))
-        .await
-        .expect_err("refused");
+    let err =
+        wallet::send_wallet_transaction(js(&wallet_fixture(&[72, 120, 366])), js(&expected()))
+            .await
+            .expect_err("refused");
     assert_eq!(err.code(), "wallet_rejected");
     let sent = js_sys::Function::new_no_args("return window.ethereum.sent;")
         .call0(&JsValue::NULL)

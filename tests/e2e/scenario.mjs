@@ -349,7 +349,7 @@ async function flow() {
 }
 
 async function tampered() {
-  const { pid, tamperedTid, rejectedTid, chainRejectedTid, walletPid, relabelledTid } = args.extra;
+  const { pid, tamperedTid, rejectedTid, chainRejectedTid, walletPid, relabelledTid, movedTid } = args.extra;
 
   step = "nurse signs in again and finds the patient";
   const nurse = await person("nurse");
@@ -372,6 +372,12 @@ async function tampered() {
   result.verifiedCount = await nurse.locator('#timeline li.entry[data-status="verified"]').count();
   if (result.tamperedBadge !== "TAMPERED") throw new Error(`badge: ${result.tamperedBadge}`);
   await shot(nurse, "tampered");
+
+  step = "a record filed under this patient from another one shows TAMPERED";
+  const moved = nurse.locator(`#timeline li.entry[data-tid="${movedTid}"]`);
+  await moved.waitFor({ timeout: LONG });
+  result.movedStatus = await moved.getAttribute("data-status");
+  result.movedDetail = await moved.locator(".detail").textContent();
 
   step = "a wrong passphrase is refused in words";
   const admin = await person("admin");

@@ -319,60 +319,108 @@ async fn sign_in(relay: &Relay, uid: &str, keys: &Keypair) -> String {
     s["token"].as_str().expect("signed in").to_owned()
 }
 
-/// A clinician whose keys live in this test (not in a browser) sends an out-of-range record
-/// through the API anyway: the relay refuses it with every violation and keeps it in the
-/// rejected-records audit.
-async fn send_out_of_range_anyway(relay: &Relay, pid: PatientId) -> TxId {
-    let mut rng = ChaCha20Rng::from_seed([9; 32]);
-    let nurse = Keypair::generate(&mut rng);
-    relay
-        .state
-        .store
-        .insert_user(&User {
+/// A clinician whose keys live in this test (not in a browser), enrolled directly in the
+/// store as `nurse.api`, who submits records through the API.
+struct ApiNurse {
+    keys: Keypair,
+    token: String,
+    rng: ChaCha20Rng,
+}
+
+impl ApiNurse {
+    async fn enrol(relay: &Relay) -> Self {
+        let mut rng = ChaCha20Rng::from_seed([9; 32]);
+        let keys = Keypair::generate(&mut rng);
+        relay
+            .state
+            .store
+            .insert_user(&User {
+                uid: UserId::new("nurse.api").unwrap(),
+                role: Role::Nurse,
+                keys: keys.public(),
+                eth_address: None,
+                enrolled_at: mediblock_relay::now(),
+                revoked_at: None,
+            })
+            .await
+            .unwrap();
+        let token = sign_in(relay, "nurse.api", &keys).await;
+        Self { keys, token, rng }
+    }
+
+    /// Seals vital signs with this heart rate for `pid` and posts them: the status, the
+    /// relay's answer and the record's tid.
+    async fn send_vitals(
+        &mut self,
+        relay: &Relay,
+        pid: PatientId,
+        heart_rate: i64,
+    ) -> (u16, Json, TxId) {
+        let name = |s: &str| AttrName::new(s).unwrap();
+        let attributes: Attributes = [
+            (name("heart_rate"), Value::Integer(heart_rate)),
+            (name("systolic"), Value::Integer(120)),
+            (name("temperature"), Value::Integer(368)),
+        ]
+        .into_iter()
+        .collect();
+        let ti = InitialTransaction {
+            tid: TxId::random(&mut self.rng),
             uid: UserId::new("nurse.api").unwrap(),
-            role: Role::Nurse,
-            keys: nurse.public(),
-            eth_address: None,
-            enrolled_at: mediblock_relay::now(),
-            revoked_at: None,
-        })
-        .await
-        .unwrap();
-    let token = sign_in(relay, "nurse.api", &nurse).await;
-    let name = |s: &str| AttrName::new(s).unwrap();
-    let attributes: Attributes = [
-        (name("heart_rate"), Value::Integer(400)),
-        (name("systolic"), Value::Integer(120)),
-        (name("temperature"), Value::Integer(368)),
-    ]
-    .into_iter()
-    .collect();
-    let ti = InitialTransaction {
-        tid: TxId::random(&mut rng),
-        uid: UserId::new("nurse.api").unwrap(),
-        pid,
-        template: TemplateRef {
-            id: "vital-signs".parse().unwrap(),
-            version: TemplateVersion::new(1).unwrap(),
-        },
-        attributes,
-        created_at: mediblock_relay::now(),
-        salt: Salt::random(&mut rng),
-        prev: None,
-    };
-    let tid = ti.tid;
-    let sealed = ti
-        .sign(&nurse)
-        .seal(&nurse, &relay.state.keys.relay.public(), &mut rng)
-        .unwrap();
-    let (status, body) = api(
-        relay,
-        &token,
-        reqwest::Method::POST,
-        "/submissions",
-        Some(serde_json::to_string(&sealed).unwrap()),
-    )
-    .await;
+            pid,
+            template: TemplateRef {
+                id: "vital-signs".parse().unwrap(),
+                version: TemplateVersion::new(1).unwrap(),
+            },
+            attributes,
+            created_at: mediblock_relay::now(),
+            salt: Salt::random(&mut self.rng),
+            prev: None,
+        };
+        let tid = ti.tid;
+        let sealed = ti
+            .sign(&self.keys)
+            .seal(&self.keys, &relay.state.keys.relay.public(), &mut self.rng)
+            .unwrap();
+        let (status, body) = api(
+            relay,
+            &self.token,
+            reqwest::Method::POST,
+            "/submissions",
+            Some(serde_json::to_string(&sealed).unwrap()),
+        )
+        .await;
+        (status, body, tid)
+    }
+
+    /// Sends a valid record for `pid` and waits (polling its status, with a deadline) until
+    /// the relay has anchored and stored it.
+    async fn send_stored(&mut self, relay: &Relay, pid: PatientId) -> TxId {
+        let (status, body, tid) = self.send_vitals(relay, pid, 72).await;
+        assert_eq!(status, 202, "{body}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let (_, sub) = api(
+                relay,
+                &self.token,
+                reqwest::Method::GET,
+                &format!("/submissions/{tid}"),
+                None,
+            )
+            .await;
+            if sub["state"] == "stored" {
+                return tid;
+            }
+            assert!(std::time::Instant::now() < deadline, "never stored: {sub}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The API nurse sends an out-of-range record through the API anyway: the relay refuses it
+/// with every violation and keeps it in the rejected-records audit.
+async fn send_out_of_range_anyway(nurse: &mut ApiNurse, relay: &Relay, pid: PatientId) -> TxId {
+    let (status, body, tid) = nurse.send_vitals(relay, pid, 400).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["code"], "rule_violation", "{body}");
     let details = body["details"].as_array().expect("violations listed");
@@ -383,6 +431,24 @@ async fn send_out_of_range_anyway(relay: &Relay, pid: PatientId) -> TxId {
         "{body}"
     );
     tid
+}
+
+/// Files a stored record under another patient, as someone with write access to the
+/// database might.
+async fn move_record(db: &Path, tid: &TxId, to: &str) {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let changed = sqlx::query("UPDATE records SET pid = $1 WHERE tid = $2")
+        .bind(hex::decode(to).unwrap())
+        .bind(tid.as_bytes().to_vec())
+        .execute(&mut conn)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(changed, 1);
+    conn.close().await.unwrap();
 }
 
 /// Overwrites the commitment a stored record's row claims (its sealed content unchanged), as
@@ -533,9 +599,14 @@ async fn clinicians_web_app_end_to_end() {
 
     // Between the phases: an out-of-range record sent anyway, and a record changed in the
     // database.
-    let rejected_tid = send_out_of_range_anyway(&relay, pid.parse().unwrap()).await;
+    let mut api_nurse = ApiNurse::enrol(&relay).await;
+    let rejected_tid = send_out_of_range_anyway(&mut api_nurse, &relay, pid.parse().unwrap()).await;
     tamper_with_record(&relay.db, &tid).await;
     change_commitment(&relay.db, wallet_tid).await;
+    // A record of the wallet doctor's patient, filed under the nurse's patient instead.
+    let wallet_pid: PatientId = flow["walletPid"].as_str().unwrap().parse().unwrap();
+    let moved_tid = api_nurse.send_stored(&relay, wallet_pid).await;
+    move_record(&relay.db, &moved_tid, &pid).await;
 
     // Phase 2: the change shows as TAMPERED; the rejected record is in the admin's audit.
     let checked = scenario(
@@ -549,6 +620,7 @@ async fn clinicians_web_app_end_to_end() {
             "chainRejectedTid": flow["chainRejectedTid"],
             "walletPid": flow["walletPid"],
             "relabelledTid": wallet_tid,
+            "movedTid": moved_tid.to_string(),
         }),
     )
     .await;
@@ -556,6 +628,9 @@ async fn clinicians_web_app_end_to_end() {
     assert_eq!(checked["tamperedStatus"], "tampered", "{checked}");
     assert_eq!(checked["listFlag"], "TAMPERED", "{checked}");
     assert_eq!(checked["relabelledStatus"], "tampered", "{checked}");
+    assert_eq!(checked["movedStatus"], "tampered", "{checked}");
+    let moved = checked["movedDetail"].as_str().unwrap_or_default();
+    assert!(moved.contains("another patient"), "{checked}");
     assert!(checked["verifiedCount"].as_u64().unwrap() >= 1, "{checked}");
 
     for shot in [

@@ -15,13 +15,17 @@ export function rpcEndpoint() {
 
 /** An author's public keys: its own, else `GET /users/{uid}/keys` (public keys are readable
  * by anyone signed in), so the browser checks every author's signature itself. */
-function authorKeys(uid) {
-  if (uid === state.session?.uid && state.me) return Promise.resolve(state.me.keys);
+function author(uid) {
+  if (uid === state.session?.uid && state.me) return Promise.resolve(state.me);
   // One request per author, shared by the records checked at the same time.
   if (!keyCache.has(uid)) {
-    keyCache.set(uid, call("GET", `/users/${encodeURIComponent(uid)}/keys`).then((u) => u?.keys ?? null));
+    keyCache.set(uid, call("GET", `/users/${encodeURIComponent(uid)}/keys`));
   }
   return keyCache.get(uid).catch(() => null);
+}
+
+function authorKeys(uid) {
+  return author(uid).then((u) => u?.keys ?? null);
 }
 
 /** The values of a record as the row carries them, for display when it cannot be checked. */
@@ -58,10 +62,11 @@ export function show(template, name, value, display) {
 }
 
 /**
- * Checks one record. Returns {record, opened, values, uid, template, version, timestamp,
- * status: "verified"|"rejected"|"tampered"|"unchecked"|"erased", text, detail, chain}.
+ * Checks one record of patient `pid`. Returns {record, opened, values, uid, template,
+ * version, timestamp, status: "verified"|"rejected"|"tampered"|"unchecked"|"erased", text,
+ * detail, chain}. An erased mark is only believed after `confirmErasure`.
  */
-export async function check(record) {
+export async function check(record, pid) {
   const ti = record.validated?.signed?.ti;
   const base = {
     record,
@@ -104,6 +109,10 @@ export async function check(record) {
         : problemText("commitment_mismatch");
     return { ...withOpened, status: "tampered", text: "TAMPERED", detail: `This record was changed: ${why}.` };
   }
+  if (pid && opened.pid && opened.pid !== pid) {
+    return { ...withOpened, status: "tampered", text: "TAMPERED",
+      detail: "This record is filed under another patient than the one its author signed it for." };
+  }
   if (opened.commitment && opened.commitment !== record.commitment) {
     return { ...withOpened, status: "tampered", text: "TAMPERED", detail: "The database row claims another commitment than the signed record." };
   }
@@ -141,10 +150,39 @@ export async function check(record) {
     detail: `Anchored in block ${chain.blockNumber}, transaction ${chain.txHash}.` };
 }
 
+/**
+ * An erased mark from the store is believed only when this browser confirms it: the erasure
+ * record it names is in the same patient's list and verified on chain, is of the `erasure`
+ * template, names this very record, and was signed by an administrator; and the chain still
+ * holds the erased record's commitment. Otherwise the record is TAMPERED.
+ */
+async function confirmErasure(c, checked) {
+  const erasure = checked.find((e) => e.tid === c.record.erased_by);
+  const refuse = (why) => ({ ...c, status: "tampered", text: "TAMPERED",
+    detail: `The database marks this record as erased, but ${why}.` });
+  if (!erasure) return refuse("the erasure record it names is not in this patient's records");
+  if (erasure.status !== "verified") return refuse("the erasure record it names is not verified on chain");
+  if (erasure.template !== "erasure") return refuse("the record it names is not an erasure");
+  if (erasure.opened?.values?.erased_tid !== c.tid) return refuse("the erasure record names another record");
+  const signer = await author(erasure.uid);
+  if (signer?.role !== "admin") return refuse("the erasure was not signed by an administrator");
+  const rpc = rpcEndpoint();
+  if (!rpc || !state.info?.registry) return { ...c, status: "unchecked", text: "Erased (not checked on chain)" };
+  try {
+    const chain = await mb.verifyOnChain({ rpc, registry: state.info.registry, tid: c.tid,
+      commitment: c.commitment, verdict: "valid", chainId: state.info.chain_id ?? undefined });
+    if (chain.status !== "verified") return refuse("the chain holds another commitment for it");
+    return { ...c, chain };
+  } catch (err) {
+    return { ...c, status: "unchecked", text: "Erased (not checked on chain)", detail: `The blockchain could not be asked: ${err.message}` };
+  }
+}
+
 /** A patient's stored records, each checked. */
 export async function patientRecords(pid) {
   const records = await call("GET", `/patients/${pid}/records`);
-  return Promise.all(records.map(check));
+  const checked = await Promise.all(records.map((r) => check(r, pid)));
+  return Promise.all(checked.map((c) => (c.status === "erased" ? confirmErasure(c, checked) : c)));
 }
 
 /** The patient's profile (name, date of birth…) from their newest profile record. */

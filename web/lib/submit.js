@@ -67,13 +67,21 @@ export async function send({ template, pid, previous, values, wallet = false, co
     const answer = await call("POST", "/submissions/wallet", sealed.body);
     remember({ deadline: answer.wallet?.deadline });
     onUpdate?.(answer);
-    const summary = mb.walletSummary(answer.wallet, template);
+    // What this browser itself sealed and the registry it expects: the wallet must send
+    // exactly that record there, whatever the relay prepared.
+    const expected = {
+      tid: sealed.tid,
+      commitment: sealed.commitment,
+      registry: state.info?.registry ?? null,
+      chainId: state.info?.chain_id ?? null,
+    };
+    const summary = mb.walletSummary(answer.wallet, template, expected);
     if (!(await confirmWallet(summary))) {
       const e = new Error("You cancelled before your wallet sent the record.");
       e.code = "wallet_rejected";
       throw e;
     }
-    await mb.sendWalletTransaction(answer.wallet);
+    await mb.sendWalletTransaction(answer.wallet, expected);
   } else {
     const answer = await call("POST", "/submissions", sealed.body);
     remember();
