@@ -349,7 +349,7 @@ async function flow() {
 }
 
 async function tampered() {
-  const { pid, tamperedTid, rejectedTid, chainRejectedTid, walletPid, relabelledTid, movedTid } = args.extra;
+  const { pid, tamperedTid, rejectedTid, chainRejectedTid, walletPid, relabelledTid, movedTid, erasedTid, fakeErasedTid } = args.extra;
 
   step = "nurse signs in again and finds the patient";
   const nurse = await person("nurse");
@@ -378,6 +378,16 @@ async function tampered() {
   await moved.waitFor({ timeout: LONG });
   result.movedStatus = await moved.getAttribute("data-status");
   result.movedDetail = await moved.locator(".detail").textContent();
+
+  step = "a lawfully erased record shows Erased; one erased only in the database shows TAMPERED";
+  const erased = nurse.locator(`#timeline li.entry[data-tid="${erasedTid}"]`);
+  await erased.waitFor({ timeout: LONG });
+  result.erasedStatus = await erased.getAttribute("data-status");
+  const fakeErased = nurse.locator(`#timeline li.entry[data-tid="${fakeErasedTid}"]`);
+  await fakeErased.waitFor({ timeout: LONG });
+  result.fakeErasedStatus = await fakeErased.getAttribute("data-status");
+  result.fakeErasedDetail = await fakeErased.locator(".detail").textContent();
+  await shot(nurse, "erased");
 
   step = "a wrong passphrase is refused in words";
   const admin = await person("admin");

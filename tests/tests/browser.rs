@@ -43,10 +43,11 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng as _;
 use serde_json::{Value as Json, json};
 
-const DEMO_TEMPLATES: [&str; 3] = [
+const DEMO_TEMPLATES: [&str; 4] = [
     include_str!("../../relay/templates/vital-signs.json"),
     include_str!("../../relay/templates/patient-profile.json"),
     include_str!("../../relay/templates/assessment.json"),
+    mediblock_relay::erasure::TEMPLATE_JSON,
 ];
 
 fn repo() -> PathBuf {
@@ -212,6 +213,7 @@ async fn start_relay() -> Relay {
         "browser-test".into(),
     );
     tokio::spawn(checkpointer.run());
+    tokio::spawn(mediblock_relay::erasure::run(state.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let router = app(state.clone());
@@ -433,6 +435,81 @@ async fn send_out_of_range_anyway(nurse: &mut ApiNurse, relay: &Relay, pid: Pati
     tid
 }
 
+/// The administrator lawfully erases stored record `tid` of patient `pid` through the API
+/// (a signed erasure record, anchored), and this waits until its content is destroyed.
+async fn erase_lawfully(relay: &Relay, pid: PatientId, tid: &TxId) {
+    let mut rng = ChaCha20Rng::from_seed([11; 32]);
+    let name = |s: &str| AttrName::new(s).unwrap();
+    let ti = InitialTransaction {
+        tid: TxId::random(&mut rng),
+        uid: UserId::new("admin").unwrap(),
+        pid,
+        template: TemplateRef {
+            id: "erasure".parse().unwrap(),
+            version: TemplateVersion::new(1).unwrap(),
+        },
+        attributes: [
+            (name("erased_tid"), Value::Text(tid.to_hex())),
+            (name("reason"), Value::Enum("patient_request".into())),
+        ]
+        .into_iter()
+        .collect(),
+        created_at: mediblock_relay::now(),
+        salt: Salt::random(&mut rng),
+        prev: None,
+    };
+    let sealed = ti
+        .sign(&relay.admin)
+        .seal(&relay.admin, &relay.state.keys.relay.public(), &mut rng)
+        .unwrap();
+    let token = sign_in(relay, "admin", &relay.admin).await;
+    let (status, body) = api(
+        relay,
+        &token,
+        reqwest::Method::POST,
+        &format!("/records/{tid}/erasure"),
+        Some(serde_json::to_string(&sealed).unwrap()),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while relay
+        .state
+        .store
+        .audit_record(tid.as_bytes())
+        .await
+        .unwrap()
+        .is_none_or(|row| row.erased_by.is_none())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the erasure never applied"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Destroys a stored record's content and marks it "erased" by a record that does not
+/// exist, as an intruder hiding a deletion might.
+async fn fake_erasure(db: &Path, tid: &TxId) {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let changed = sqlx::query(
+        "UPDATE records SET envelope = $1, erased_by = $2, erased_at = 1 WHERE tid = $3",
+    )
+    .bind(Vec::<u8>::new())
+    .bind([0x42_u8; 16].as_slice())
+    .bind(tid.as_bytes().to_vec())
+    .execute(&mut conn)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(changed, 1);
+    conn.close().await.unwrap();
+}
+
 /// Files a stored record under another patient, as someone with write access to the
 /// database might.
 async fn move_record(db: &Path, tid: &TxId, to: &str) {
@@ -607,6 +684,13 @@ async fn clinicians_web_app_end_to_end() {
     let wallet_pid: PatientId = flow["walletPid"].as_str().unwrap().parse().unwrap();
     let moved_tid = api_nurse.send_stored(&relay, wallet_pid).await;
     move_record(&relay.db, &moved_tid, &pid).await;
+    // Two more of the nurse's patient's records: one lawfully erased by the administrator,
+    // one "erased" by an intruder in the database.
+    let ada: PatientId = pid.parse().unwrap();
+    let erased_tid = api_nurse.send_stored(&relay, ada).await;
+    let fake_tid = api_nurse.send_stored(&relay, ada).await;
+    erase_lawfully(&relay, ada, &erased_tid).await;
+    fake_erasure(&relay.db, &fake_tid).await;
 
     // Phase 2: the change shows as TAMPERED; the rejected record is in the admin's audit.
     let checked = scenario(
@@ -621,6 +705,8 @@ async fn clinicians_web_app_end_to_end() {
             "walletPid": flow["walletPid"],
             "relabelledTid": wallet_tid,
             "movedTid": moved_tid.to_string(),
+            "erasedTid": erased_tid.to_string(),
+            "fakeErasedTid": fake_tid.to_string(),
         }),
     )
     .await;
@@ -631,6 +717,10 @@ async fn clinicians_web_app_end_to_end() {
     assert_eq!(checked["movedStatus"], "tampered", "{checked}");
     let moved = checked["movedDetail"].as_str().unwrap_or_default();
     assert!(moved.contains("another patient"), "{checked}");
+    assert_eq!(checked["erasedStatus"], "erased", "{checked}");
+    assert_eq!(checked["fakeErasedStatus"], "tampered", "{checked}");
+    let fake = checked["fakeErasedDetail"].as_str().unwrap_or_default();
+    assert!(fake.contains("marks this record as erased"), "{checked}");
     assert!(checked["verifiedCount"].as_u64().unwrap() >= 1, "{checked}");
 
     for shot in [

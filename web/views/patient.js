@@ -95,11 +95,11 @@ function renderEntry(pid, e, titles) {
     .map(([name, value]) => `${t?.attributes?.find((a) => a.name === name)?.label ?? name}: ${show(t, name, value, c.display)}`);
   return h("li", { class: `entry ${c.status}`, dataset: { tid: c.tid, status: c.status } },
     h("div", { class: "entry-head" },
-      h("strong", {}, t?.title ?? c.template ?? "Unreadable record"), " ",
+      h("strong", {}, t?.title ?? c.template ?? (c.status === "erased" ? "Erased record" : "Unreadable record")), " ",
       badge(c.status, c.text), " ",
       h("span", { class: "muted" }, [when(c.timestamp), c.uid ? ` · by ${c.uid}` : ""].join(""))),
     summary.length ? h("p", {}, summary.join(" · ")) : null,
-    ["tampered", "unchecked", "erased"].includes(c.status) ? h("p", { class: "detail" }, c.detail) : null,
+    ["tampered", "unchecked", "erased"].includes(c.status) ? h("p", { class: `detail ${c.status}` }, c.detail) : null,
     h("a", { href: `#/patients/${pid}/records/${c.tid}` }, "Details", h("span", { class: "sr-only" }, ` of record ${c.tid}`)));
 }
 
