@@ -114,7 +114,7 @@ impl Worker {
     /// once: noting a hash twice is harmless.
     pub async fn follow_events(&self) -> Result<(), String> {
         const CURSOR: &str = "event_cursor";
-        const CHUNK: u64 = 2_000;
+        const CHUNK: u64 = crate::chain::LOG_RANGE;
         let store = &self.state.store;
         let from: u64 = match store.meta(CURSOR).await.map_err(|e| e.to_string())? {
             Some(text) => text

@@ -459,3 +459,39 @@ async fn wallet_path_with_an_anvil_account_as_the_wallet() {
         (StatusCode::FORBIDDEN, Some("forbidden"))
     );
 }
+
+/// Anchors are found however far apart they are: the chain's log queries walk the chain in
+/// ranges of `LOG_RANGE` blocks (hosted nodes refuse wider ones) and still see every event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anchors_are_found_across_log_ranges() {
+    use alloy::providers::Provider as _;
+    use mediblock_relay::chain::LOG_RANGE;
+    let dir = std::env::temp_dir().join(format!("mediblock-ranges-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut r = relay(&format!("sqlite://{}", dir.join("r.db").display())).await;
+    tokio::spawn(r.worker("w-ranges").run());
+    let (first, _) = r.submit(70).await;
+    assert_eq!(r.final_state(&first).await["state"], "stored");
+    let chain = r.state.chain.clone().unwrap();
+    let _: serde_json::Value = chain
+        .provider()
+        .raw_request("anvil_mine".into(), (2 * LOG_RANGE + 7,))
+        .await
+        .unwrap();
+    let (second, _) = r.submit(71).await;
+    assert_eq!(r.final_state(&second).await["state"], "stored");
+    assert!(chain.head().await.unwrap() > 2 * LOG_RANGE);
+    let found = (
+        chain.find_anchor(first.as_bytes()).await.unwrap(),
+        chain.find_anchor(second.as_bytes()).await.unwrap(),
+    );
+    assert!(found.0.is_some() && found.1.is_some(), "{found:?}");
+    assert_ne!(found.0, found.1);
+    assert_eq!(
+        chain
+            .find_anchor(TxId::random(&mut r.rng).as_bytes())
+            .await
+            .unwrap(),
+        None
+    );
+}

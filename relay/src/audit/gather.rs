@@ -16,7 +16,7 @@ use crate::store::Store;
 use crate::store::audit::{LeafRow, RecordRow, RejectedRow, SubmissionRow};
 
 /// Blocks per `eth_getLogs` request.
-const CHUNK: u64 = 5_000;
+const CHUNK: u64 = crate::chain::LOG_RANGE;
 
 /// A `RecordAnchored` event and where it is.
 #[derive(Debug, Clone)]

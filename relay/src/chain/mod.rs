@@ -27,6 +27,9 @@ pub enum ChainError {
 }
 
 /// The relay's view of the chain: a signing provider and the registry's address.
+/// Blocks per `eth_getLogs` request: hosted JSON-RPC providers refuse much wider ranges.
+pub const LOG_RANGE: u64 = 2_000;
+
 #[derive(Debug, Clone)]
 pub struct Chain {
     provider: DynProvider,
@@ -217,10 +220,33 @@ impl Chain {
         let filter = Filter::new()
             .address(self.registry)
             .event_signature(MediBlockRegistry::RecordAnchored::SIGNATURE_HASH)
-            .topic1(B256::from(topic))
-            .from_block(0u64);
-        let logs = self.provider.get_logs(&filter).await.map_err(rpc)?;
+            .topic1(B256::from(topic));
+        let logs = self.logs_since(filter, 0, true).await?;
         Ok(logs.first().and_then(|l| l.transaction_hash).map(|h| h.0))
+    }
+
+    /// The logs matching `filter` from block `from` to the head, asked in ranges of
+    /// [`LOG_RANGE`] blocks (hosted nodes refuse one request over a whole chain); with
+    /// `first_only`, stops at the first range that has any.
+    async fn logs_since(
+        &self,
+        filter: Filter,
+        from: u64,
+        first_only: bool,
+    ) -> Result<Vec<alloy::rpc::types::Log>, ChainError> {
+        let head = self.head().await?;
+        let mut out = Vec::new();
+        let mut start = from;
+        while start <= head {
+            let end = head.min(start.saturating_add(LOG_RANGE - 1));
+            let range = filter.clone().from_block(start).to_block(end);
+            out.extend(self.provider.get_logs(&range).await.map_err(rpc)?);
+            if first_only && !out.is_empty() {
+                break;
+            }
+            start = end + 1;
+        }
+        Ok(out)
     }
 
     /// The current block number.
@@ -344,9 +370,8 @@ impl Chain {
     ) -> Result<Vec<AnchoredCheckpoint>, ChainError> {
         let filter = Filter::new()
             .address(self.registry)
-            .event_signature(MediBlockRegistry::CheckpointAnchored::SIGNATURE_HASH)
-            .from_block(from_block);
-        let logs = self.provider.get_logs(&filter).await.map_err(rpc)?;
+            .event_signature(MediBlockRegistry::CheckpointAnchored::SIGNATURE_HASH);
+        let logs = self.logs_since(filter, from_block, false).await?;
         Ok(logs
             .iter()
             .filter_map(|log| AnchoredCheckpoint::from_log(log, self.registry))
@@ -361,9 +386,8 @@ impl Chain {
         let filter = Filter::new()
             .address(self.registry)
             .event_signature(MediBlockRegistry::CheckpointAnchored::SIGNATURE_HASH)
-            .topic1(B256::from(alloy::primitives::U256::from(size)))
-            .from_block(0u64);
-        let logs = self.provider.get_logs(&filter).await.map_err(rpc)?;
+            .topic1(B256::from(alloy::primitives::U256::from(size)));
+        let logs = self.logs_since(filter, 0, true).await?;
         Ok(logs
             .iter()
             .find_map(|log| AnchoredCheckpoint::from_log(log, self.registry)))
