@@ -17,12 +17,10 @@ use axum::http::StatusCode;
 use mediblock_protocol::encoding::Canonical as _;
 use mediblock_protocol::envelope::Envelope;
 use mediblock_protocol::ids::{AttrName, Role, TxId};
-use mediblock_protocol::record::SealedTransaction;
 use mediblock_protocol::validated::ValidatedTransaction;
 use mediblock_protocol::value::Value;
 
 use crate::api::auth::Caller;
-use crate::api::json_body;
 use crate::api::submissions::SubmissionView;
 use crate::audit::ERASURE_TEMPLATE;
 use crate::error::ApiError;
@@ -56,19 +54,7 @@ pub async fn request(
 ) -> Result<(StatusCode, Json<SubmissionView>), ApiError> {
     caller.require(&[Role::Admin])?;
     let target: TxId = tid.parse()?;
-    let sealed: SealedTransaction = json_body(body)?;
-    if sealed.uid != caller.0.uid {
-        return Err(ApiError::client(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "you may only submit records you signed",
-        ));
-    }
-    let keys = state.keys.clone();
-    let author_keys = caller.0.keys;
-    let signed = tokio::task::spawn_blocking(move || sealed.open(&keys.relay, &author_keys))
-        .await
-        .map_err(ApiError::internal)??;
+    let signed = crate::api::submissions::open_own(&state, &caller, body).await?;
     let ti = signed.ti();
     if ti.template.id.as_str() != ERASURE_TEMPLATE {
         return Err(bad(

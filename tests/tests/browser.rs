@@ -492,84 +492,78 @@ async fn erase_lawfully(relay: &Relay, pid: PatientId, tid: &TxId) {
 /// Destroys a stored record's content and marks it "erased" by a record that does not
 /// exist, as an intruder hiding a deletion might.
 async fn fake_erasure(db: &Path, tid: &TxId) {
-    use sqlx::Connection as _;
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    let changed = sqlx::query(
-        "UPDATE records SET envelope = $1, erased_by = $2, erased_at = 1 WHERE tid = $3",
+    change_record(
+        db,
+        "UPDATE records SET envelope = x'', erased_by = $1, erased_at = 1 WHERE tid = $2",
+        vec![0x42; 16],
+        tid.as_bytes(),
     )
-    .bind(Vec::<u8>::new())
-    .bind([0x42_u8; 16].as_slice())
-    .bind(tid.as_bytes().to_vec())
-    .execute(&mut conn)
-    .await
-    .unwrap()
-    .rows_affected();
-    assert_eq!(changed, 1);
-    conn.close().await.unwrap();
+    .await;
 }
 
-/// Files a stored record under another patient, as someone with write access to the
-/// database might.
-async fn move_record(db: &Path, tid: &TxId, to: &str) {
+/// Runs one `UPDATE records … $1 … WHERE tid = $2` on the relay's SQLite file directly, as
+/// someone with write access to the database might, and checks it changed one row.
+async fn change_record(db: &Path, update: &'static str, value: Vec<u8>, tid: &[u8]) {
     use sqlx::Connection as _;
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
-    let changed = sqlx::query("UPDATE records SET pid = $1 WHERE tid = $2")
-        .bind(hex::decode(to).unwrap())
-        .bind(tid.as_bytes().to_vec())
+    let changed = sqlx::query(update)
+        .bind(value)
+        .bind(tid.to_vec())
         .execute(&mut conn)
         .await
         .unwrap()
         .rows_affected();
-    assert_eq!(changed, 1);
+    assert_eq!(changed, 1, "{update}");
     conn.close().await.unwrap();
+}
+
+/// Files a stored record under another patient.
+async fn move_record(db: &Path, tid: &TxId, to: &str) {
+    change_record(
+        db,
+        "UPDATE records SET pid = $1 WHERE tid = $2",
+        hex::decode(to).unwrap(),
+        tid.as_bytes(),
+    )
+    .await;
 }
 
 /// Overwrites the commitment a stored record's row claims (its sealed content unchanged), as
 /// someone relabelling rows in the database might.
 async fn change_commitment(db: &Path, tid: &str) {
-    use sqlx::Connection as _;
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    let changed = sqlx::query("UPDATE records SET commitment = $1 WHERE tid = $2")
-        .bind([0x5a_u8; 32].as_slice())
-        .bind(hex::decode(tid).unwrap())
-        .execute(&mut conn)
-        .await
-        .unwrap()
-        .rows_affected();
-    assert_eq!(changed, 1);
-    conn.close().await.unwrap();
+    change_record(
+        db,
+        "UPDATE records SET commitment = $1 WHERE tid = $2",
+        vec![0x5a; 32],
+        &hex::decode(tid).unwrap(),
+    )
+    .await;
 }
 
-/// Flips one byte in the middle of a stored record's sealed envelope, as someone with write
-/// access to the database might.
+/// Flips one byte in the middle of a stored record's sealed envelope.
 async fn tamper_with_record(db: &Path, tid: &str) {
     use sqlx::Connection as _;
+    let tid = hex::decode(tid).unwrap();
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
         .await
         .unwrap();
-    let tid_bytes = hex::decode(tid).unwrap();
     let (mut envelope,): (Vec<u8>,) = sqlx::query_as("SELECT envelope FROM records WHERE tid = $1")
-        .bind(&tid_bytes)
+        .bind(&tid)
         .fetch_one(&mut conn)
         .await
         .unwrap();
+    conn.close().await.unwrap();
     let middle = envelope.len() / 2;
     envelope[middle] ^= 0x01;
-    let changed = sqlx::query("UPDATE records SET envelope = $1 WHERE tid = $2")
-        .bind(&envelope)
-        .bind(&tid_bytes)
-        .execute(&mut conn)
-        .await
-        .unwrap()
-        .rows_affected();
-    assert_eq!(changed, 1);
-    conn.close().await.unwrap();
+    change_record(
+        db,
+        "UPDATE records SET envelope = $1 WHERE tid = $2",
+        envelope,
+        &tid,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

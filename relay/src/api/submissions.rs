@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use mediblock_protocol::encoding::Canonical as _;
 use mediblock_protocol::envelope::Envelope;
 use mediblock_protocol::ids::{Role, TxId};
-use mediblock_protocol::record::SealedTransaction;
+use mediblock_protocol::record::{SealedTransaction, SignedInitialTransaction};
 use serde::Serialize;
 use serde_json::json;
 
@@ -174,19 +174,7 @@ async fn accept(
     mode: Mode,
 ) -> Result<SubmissionView, ApiError> {
     caller.require(&AUTHORS)?;
-    let sealed: SealedTransaction = json_body(body)?;
-    if sealed.uid != caller.0.uid {
-        return Err(ApiError::client(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "you may only submit records you signed",
-        ));
-    }
-    let keys = state.keys.clone();
-    let author_keys = caller.0.keys;
-    let signed = tokio::task::spawn_blocking(move || sealed.open(&keys.relay, &author_keys))
-        .await
-        .map_err(ApiError::internal)??;
+    let signed = open_own(state, caller, body).await?;
     let ti = signed.ti();
     let template = state
         .store
@@ -350,4 +338,28 @@ fn without_values(mut violations: serde_json::Value) -> serde_json::Value {
         }
     }
     violations
+}
+
+/// Opens a sealed TI from the request body that the caller must have signed themselves
+/// (`403 forbidden` otherwise; `decrypt_failed`, `signature_invalid`, `malformed_json` …):
+/// decryption and the signature check run off the async threads.
+pub(crate) async fn open_own(
+    state: &AppState,
+    caller: &Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<SignedInitialTransaction, ApiError> {
+    let sealed: SealedTransaction = json_body(body)?;
+    if sealed.uid != caller.0.uid {
+        return Err(ApiError::client(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "you may only submit records you signed",
+        ));
+    }
+    let keys = state.keys.clone();
+    let author_keys = caller.0.keys;
+    tokio::task::spawn_blocking(move || sealed.open(&keys.relay, &author_keys))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)
 }
