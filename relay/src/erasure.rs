@@ -25,7 +25,6 @@ use crate::api::submissions::SubmissionView;
 use crate::audit::ERASURE_TEMPLATE;
 use crate::error::ApiError;
 use crate::handshaker::{Refusal, admit};
-use crate::store::StoreError;
 use crate::store::submissions::{Accepted, Mode, NewSubmission, State as SubState};
 use crate::{AppState, now};
 
@@ -148,17 +147,7 @@ pub async fn request(
         chain_values: tc.values,
         now: now(),
     };
-    let accepted = state.store.accept(&new).await.map_err(|e| match e {
-        StoreError::Conflict(_) => ApiError::client(
-            StatusCode::CONFLICT,
-            "duplicate_tid",
-            format!(
-                "transaction id {} was already used for another record",
-                new.tid
-            ),
-        ),
-        other => ApiError::internal(other),
-    })?;
+    let accepted = crate::api::submissions::append(&state, &new).await?;
     let (leaf_index, sub_state) = match accepted {
         Accepted::New { leaf_index } => {
             state.wake_worker.notify_one();

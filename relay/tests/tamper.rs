@@ -802,33 +802,21 @@ async fn tamper_suite(db: Db) {
                 } else {
                     "UPDATE records SET version = version + 1 WHERE tid = $1"
                 };
-                sqlx::query(sql)
-                    .bind(blob(&v.tid))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
+                exec(&pool, sql, &v.tid).await;
                 expected.insert((Kind::Modified, v.tid.to_hex()));
             }
             "delete_row" => {
                 let Some(v) = pick(&mut rng, &valid, &mut touched) else {
                     continue;
                 };
-                sqlx::query("DELETE FROM records WHERE tid = $1")
-                    .bind(blob(&v.tid))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
+                exec(&pool, "DELETE FROM records WHERE tid = $1", &v.tid).await;
                 expected.insert((Kind::Deleted, v.tid.to_hex()));
             }
             "delete_leaf" => {
                 let Some(v) = pick(&mut rng, &valid, &mut touched) else {
                     continue;
                 };
-                sqlx::query("DELETE FROM log_leaves WHERE tid = $1")
-                    .bind(blob(&v.tid))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
+                exec(&pool, "DELETE FROM log_leaves WHERE tid = $1", &v.tid).await;
                 expected.insert((Kind::Deleted, v.tid.to_hex()));
             }
             "fake_erasure" => {
@@ -986,11 +974,7 @@ async fn tamper_suite(db: Db) {
                 .execute(&pool)
                 .await
                 .unwrap();
-                sqlx::query("DELETE FROM rejected WHERE tid = $1")
-                    .bind(blob(&v.tid))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
+                exec(&pool, "DELETE FROM rejected WHERE tid = $1", &v.tid).await;
                 expected.insert((Kind::VerdictFlipped, v.tid.to_hex()));
             }
             "flip_to_rejected" => {
@@ -1007,11 +991,7 @@ async fn tamper_suite(db: Db) {
                 .execute(&pool)
                 .await
                 .unwrap();
-                sqlx::query("DELETE FROM records WHERE tid = $1")
-                    .bind(blob(&v.tid))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
+                exec(&pool, "DELETE FROM records WHERE tid = $1", &v.tid).await;
                 expected.insert((Kind::VerdictFlipped, v.tid.to_hex()));
             }
             "rewrite_leaf" => {
@@ -1101,4 +1081,13 @@ async fn tamper_suite(db: Db) {
         report.findings.len(),
         started.elapsed().as_secs_f64()
     );
+}
+
+/// Runs one statement on the store directly, with the record's tid as `$1`: an attack.
+async fn exec(pool: &AnyPool, sql: &'static str, tid: &TxId) {
+    sqlx::query(sql)
+        .bind(tid.as_bytes().to_vec())
+        .execute(pool)
+        .await
+        .unwrap();
 }

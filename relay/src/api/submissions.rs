@@ -240,17 +240,7 @@ async fn accept(
             .with_details(details));
         }
     }
-    let accepted = state.store.accept(&new).await.map_err(|e| match e {
-        StoreError::Conflict(_) => ApiError::client(
-            StatusCode::CONFLICT,
-            "duplicate_tid",
-            format!(
-                "transaction id {} was already used for another record",
-                new.tid
-            ),
-        ),
-        other => ApiError::internal(other),
-    })?;
+    let accepted = append(state, &new).await?;
     let (leaf_index, state_now) = match accepted {
         Accepted::New { leaf_index } => {
             state.metrics.submission(SubmitOutcome::Accepted);
@@ -362,4 +352,20 @@ pub(crate) async fn open_own(
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::from)
+}
+
+/// Appends a checked submission to the log and the queue ([`crate::store::Store::accept`]);
+/// a tid already used for another record is `409 duplicate_tid`.
+pub(crate) async fn append(state: &AppState, new: &NewSubmission) -> Result<Accepted, ApiError> {
+    state.store.accept(new).await.map_err(|e| match e {
+        StoreError::Conflict(_) => ApiError::client(
+            StatusCode::CONFLICT,
+            "duplicate_tid",
+            format!(
+                "transaction id {} was already used for another record",
+                new.tid
+            ),
+        ),
+        other => ApiError::internal(other),
+    })
 }
