@@ -239,23 +239,23 @@ impl Endpoint {
 
 async fn rpc_over_fetch(url: &str, method: &str, params: Json) -> Result<Json> {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let response = crate::net::fetch(
-        url,
-        "POST",
-        None,
-        Some(&JsValue::from_str(&body.to_string())),
-    )
-    .await
-    .map_err(|_| {
+    let unreachable = |_| {
         rpc_error(format!(
             "The Ethereum node at {url} cannot be reached, so the anchor cannot be checked"
         ))
-    })?;
-    let text = crate::net::text(&response).await?;
-    let answer: Json = serde_json::from_str(&text).map_err(|_| {
-        rpc_error(format!(
+    };
+    let response = gloo_net::http::Request::post(url)
+        .json(&body)
+        .map_err(unreachable)?
+        .send()
+        .await
+        .map_err(unreachable)?;
+    let answer: Json = response.json().await.map_err(|e| match e {
+        gloo_net::Error::SerdeError(_) => rpc_error(format!(
             "The Ethereum node at {url} did not answer JSON-RPC"
-        ))
+        )),
+        // The body could not be read: the connection broke during the answer.
+        _ => crate::net::unreachable_relay(),
     })?;
     if let Some(err) = answer.get("error") {
         let message = err["message"].as_str().unwrap_or("unknown error");

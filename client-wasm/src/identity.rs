@@ -260,6 +260,10 @@ impl Identity {
     }
 }
 
+/// `localStorage`, or `storage_unavailable`. Not gloo-storage: its `LocalStorage` keeps every
+/// value as JSON (the keystore would become a JSON string, and keystores saved as plain text
+/// by earlier versions would no longer load), and it throws a bare JS exception, instead of
+/// returning an error, when storage is off.
 fn storage() -> Result<web_sys::Storage> {
     js::window()?.local_storage().ok().flatten().ok_or_else(|| {
         ClientError::new(

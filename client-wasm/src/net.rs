@@ -1,8 +1,9 @@
-//! Talking to the relay from the browser: a `fetch` wrapper that speaks the relay's error
-//! shape (`{code, message, details}`), and following a submission's state over its
-//! server-sent-events stream (read with `fetch`, since `EventSource` cannot send the
-//! `Authorization` header that `GET /api/v1/submissions/{tid}/events` requires).
+//! Talking to the relay from the browser: requests over gloo-net (`fetch`) that speak the
+//! relay's error shape (`{code, message, details}`), and following a submission's state over
+//! its server-sent-events stream (read from a `fetch` body, since `EventSource` cannot send
+//! the `Authorization` header that `GET /api/v1/submissions/{tid}/events` requires).
 
+use gloo_net::http::{Headers, Method, Request, RequestBuilder, Response};
 use mediblock_protocol::ids::TxId;
 use mediblock_protocol::rules::Violation;
 use wasm_bindgen::prelude::*;
@@ -13,53 +14,46 @@ use crate::js::{self, await_promise, get, get_str};
 /// How often `followStatus` reconnects after the stream ends without a final state.
 const MAX_RECONNECTS: u32 = 30;
 
-fn unreachable_relay() -> ClientError {
+pub(crate) fn unreachable_relay() -> ClientError {
     ClientError::new(
         "relay_unreachable",
         "The relay cannot be reached. Check the network connection and try again.",
     )
 }
 
-/// `fetch(url, { method, headers, body })`; a network failure is `Err(thrown value)`.
-pub(crate) async fn fetch(
-    url: &str,
-    method: &str,
-    token: Option<&str>,
-    body: Option<&JsValue>,
-) -> core::result::Result<web_sys::Response, JsValue> {
-    let headers = web_sys::Headers::new()?;
+/// A request to the relay with the bearer token. The `Authorization` header goes through
+/// `web_sys::Headers::set`, which fails on a token that cannot be a header value (a line
+/// break, a character above U+00FF) where gloo-net's own `header` would throw past this
+/// crate; such a request fails like the network, as every other fault before an answer.
+fn request(url: &str, method: &str, token: Option<&str>) -> Result<RequestBuilder> {
+    let method = Method::from_bytes(method.as_bytes()).map_err(|_| unreachable_relay())?;
+    let headers = web_sys::Headers::new().map_err(|_| unreachable_relay())?;
     if let Some(token) = token {
-        headers.set("Authorization", &format!("Bearer {token}"))?;
+        headers
+            .set("Authorization", &format!("Bearer {token}"))
+            .map_err(|_| unreachable_relay())?;
     }
-    let init = web_sys::RequestInit::new();
-    init.set_method(method);
-    if let Some(body) = body {
-        headers.set("Content-Type", "application/json")?;
-        init.set_body(body);
-    }
-    init.set_headers(&headers);
-    let window = js::window().map_err(JsValue::from)?;
-    let response = await_promise(window.fetch_with_str_and_init(url, &init)).await?;
-    response.dyn_into()
+    Ok(RequestBuilder::new(url)
+        .method(method)
+        .headers(Headers::from_raw(headers)))
 }
 
-/// The response's body as text.
-pub(crate) async fn text(response: &web_sys::Response) -> Result<String> {
-    let promise = response.text().map_err(|_| unreachable_relay())?;
-    await_promise(promise)
+/// Sends a request to the relay; no answer at all is `relay_unreachable`.
+async fn send(request: Result<Request, gloo_net::Error>) -> Result<Response> {
+    request
+        .map_err(|_| unreachable_relay())?
+        .send()
         .await
-        .ok()
-        .and_then(|t| t.as_string())
-        .ok_or_else(unreachable_relay)
+        .map_err(|_| unreachable_relay())
 }
 
 /// The relay's error answer as a [`ClientError`] (`code` from its body, `status`, and every
 /// violation of a `rule_violation`).
-async fn relay_error(response: &web_sys::Response) -> ClientError {
+async fn relay_error(response: &Response) -> ClientError {
     let status = response.status();
-    let body: serde_json::Value = match text(response).await {
+    let body: serde_json::Value = match response.text().await {
         Ok(t) => serde_json::from_str(&t).unwrap_or(serde_json::Value::Null),
-        Err(e) => return e.with_status(status),
+        Err(_) => return unreachable_relay().with_status(status),
     };
     let code = body["code"].as_str().unwrap_or("relay_error").to_owned();
     let relay_message = body["message"].as_str().unwrap_or("");
@@ -119,13 +113,18 @@ async fn call(
 ) -> Result<JsValue> {
     let url = format!("{}{path}", base.trim_end_matches('/'));
     let body = request_body(body)?;
-    let response = fetch(&url, method, token, body.as_ref())
-        .await
-        .map_err(|_| unreachable_relay())?;
+    let builder = request(&url, method, token)?;
+    let response = send(match body {
+        Some(body) => builder
+            .header("Content-Type", "application/json")
+            .body(body),
+        None => builder.build(),
+    })
+    .await?;
     if !response.ok() {
         return Err(relay_error(&response).await);
     }
-    let text = text(&response).await?;
+    let text = response.text().await.map_err(|_| unreachable_relay())?;
     if text.is_empty() {
         return Ok(JsValue::NULL);
     }
@@ -218,14 +217,16 @@ fn find_blank_line(buf: &[u8]) -> Option<(usize, usize)> {
 }
 
 /// Reads the event stream until a final state (returned) or its end (`None`).
+///
+/// The request goes through gloo-net like every other (it carries the `Authorization`
+/// header, which `EventSource` cannot); gloo-net has no reader for a body that is still
+/// arriving, so the body's `ReadableStream` is read here with web-sys, chunk by chunk.
 async fn stream_once(
     url: &str,
     token: &str,
     on_update: &js_sys::Function,
 ) -> Result<Option<JsValue>> {
-    let response = fetch(url, "GET", Some(token), None)
-        .await
-        .map_err(|_| unreachable_relay())?;
+    let response = send(request(url, "GET", Some(token))?.build()).await?;
     if !response.ok() {
         return Err(relay_error(&response).await);
     }

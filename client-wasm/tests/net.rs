@@ -1,0 +1,396 @@
+//! Headless-Chromium tests of the transport: what `api`, `followStatus` and the JSON-RPC
+//! check put on the wire (method, headers, body) and how every answer — success, the
+//! relay's error shape, a broken node, no network — becomes a value or a `ClientError`.
+//!
+//! `window.fetch` is replaced by a stub that records each request (read back through the
+//! standard `Request` object, whichever way it was called) and answers it; the stub is put
+//! back before each test ends. The tests of this file run one after the other.
+#![cfg(target_arch = "wasm32")]
+
+use mediblock_client_wasm::{chain, net};
+use serde_json::json;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const RELAY: &str = "https://relay.test";
+const RPC: &str = "https://node.test/rpc";
+
+fn js(v: &serde_json::Value) -> JsValue {
+    js_sys::JSON::parse(&v.to_string()).expect("JSON.parse")
+}
+
+fn back(v: &JsValue) -> serde_json::Value {
+    if v.is_undefined() {
+        return serde_json::Value::Null;
+    }
+    let text = String::from(js_sys::JSON::stringify(v).expect("stringify"));
+    serde_json::from_str(&text).expect("JSON")
+}
+
+fn eval(script: &str) -> JsValue {
+    js_sys::Function::new_no_args(script)
+        .call0(&JsValue::NULL)
+        .expect("script runs")
+}
+
+/// Replaces `window.fetch`: `handler` is the body of `async (req, body) => Response`, `req`
+/// the standard `Request`, `body` its text. Every request is kept in `window.seen`.
+fn stub_fetch(handler: &str) {
+    eval(&format!(
+        "window.realFetch = window.realFetch || window.fetch; window.seen = []; \
+         const handle = async (req, body) => {{ {handler} }}; \
+         window.fetch = async (input, init) => {{ \
+             const req = new Request(input, init); \
+             const body = await req.clone().text(); \
+             window.seen.push({{ url: req.url, method: req.method, \
+                 auth: req.headers.get('authorization'), \
+                 type: req.headers.get('content-type'), body }}); \
+             return handle(req, body); \
+         }};"
+    ));
+}
+
+fn unstub_fetch() {
+    eval("if (window.realFetch) { window.fetch = window.realFetch; } window.seen = [];");
+}
+
+fn seen() -> serde_json::Value {
+    back(&eval("return window.seen;"))
+}
+
+#[wasm_bindgen_test]
+async fn api_sends_the_token_and_body_and_reads_every_answer() {
+    stub_fetch(
+        "const p = new URL(req.url).pathname; \
+         const json = (status, v) => new Response(JSON.stringify(v), \
+             { status, headers: { 'content-type': 'application/json' } }); \
+         if (p === '/json') return json(200, { echoed: body }); \
+         if (p === '/empty') return new Response(null, { status: 204 }); \
+         if (p === '/text') return new Response('plain words', { status: 200 }); \
+         if (p === '/conflict') return json(409, { code: 'conflict', message: 'already stored' }); \
+         if (p === '/bare') return new Response('', { status: 418 }); \
+         if (p === '/down') return json(503, { code: 'unavailable', message: 'chain is down' }); \
+         if (p === '/silent') return json(502, { code: 'bad_gateway' }); \
+         if (p === '/auth') return json(401, { code: 'unauthenticated', message: 'x' }); \
+         if (p === '/internal') return json(500, { code: 'internal', message: 'x' }); \
+         if (p === '/details') return json(400, { code: 'bad_request', message: 'no', details: { field: 'a' } }); \
+         throw new TypeError('Failed to fetch');",
+    );
+
+    let answer = net::api(
+        format!("{RELAY}/"),
+        Some("tok".into()),
+        "POST".into(),
+        "/json".into(),
+        js(&json!({"x": 1})),
+    )
+    .await
+    .expect("json answer");
+    assert_eq!(back(&answer), json!({"echoed": "{\"x\":1}"}));
+
+    let bytes = js_sys::Uint8Array::from(&b"sealed"[..]);
+    let answer = net::api(
+        RELAY.into(),
+        None,
+        "PUT".into(),
+        "/json".into(),
+        bytes.into(),
+    )
+    .await
+    .expect("bytes answer");
+    assert_eq!(back(&answer), json!({"echoed": "sealed"}));
+
+    let answer = net::api(
+        RELAY.into(),
+        Some("tok".into()),
+        "GET".into(),
+        "/empty".into(),
+        JsValue::UNDEFINED,
+    )
+    .await
+    .expect("empty answer");
+    assert!(answer.is_null());
+
+    let answer = net::api(
+        RELAY.into(),
+        None,
+        "delete".into(),
+        "/text".into(),
+        JsValue::NULL,
+    )
+    .await
+    .expect("text answer");
+    assert_eq!(answer.as_string().as_deref(), Some("plain words"));
+
+    assert_eq!(
+        seen(),
+        json!([
+            {"url": "https://relay.test/json", "method": "POST", "auth": "Bearer tok",
+             "type": "application/json", "body": "{\"x\":1}"},
+            {"url": "https://relay.test/json", "method": "PUT", "auth": null,
+             "type": "application/json", "body": "sealed"},
+            {"url": "https://relay.test/empty", "method": "GET", "auth": "Bearer tok",
+             "type": null, "body": ""},
+            {"url": "https://relay.test/text", "method": "DELETE", "auth": null,
+             "type": null, "body": ""},
+        ])
+    );
+
+    let cases: [(&str, &str, Option<u16>, &str); 9] = [
+        (
+            "/conflict",
+            "conflict",
+            Some(409),
+            "The relay refused the request: Already stored.",
+        ),
+        (
+            "/bare",
+            "relay_error",
+            Some(418),
+            "The relay refused the request (HTTP 418).",
+        ),
+        (
+            "/down",
+            "unavailable",
+            Some(503),
+            "The relay cannot do this now (chain is down). Try again later.",
+        ),
+        (
+            "/silent",
+            "bad_gateway",
+            Some(502),
+            "The relay cannot do this now (no reason given). Try again later.",
+        ),
+        (
+            "/auth",
+            "unauthenticated",
+            Some(401),
+            "Sign-in failed or your session has ended; please sign in again.",
+        ),
+        (
+            "/internal",
+            "internal",
+            Some(500),
+            "The relay had an internal error; try again later.",
+        ),
+        (
+            "/details",
+            "bad_request",
+            Some(400),
+            "The relay refused the request: No.",
+        ),
+        (
+            "/offline",
+            "relay_unreachable",
+            None,
+            "The relay cannot be reached. Check the network connection and try again.",
+        ),
+        // A token that cannot be a header value fails like the network, before any request.
+        (
+            "/never-sent",
+            "relay_unreachable",
+            None,
+            "The relay cannot be reached. Check the network connection and try again.",
+        ),
+    ];
+    for (path, code, status, message) in cases {
+        let token = if path == "/never-sent" {
+            "line\nbreak"
+        } else {
+            "tok"
+        };
+        let err = net::api(
+            RELAY.into(),
+            Some(token.into()),
+            "GET".into(),
+            path.into(),
+            JsValue::UNDEFINED,
+        )
+        .await
+        .expect_err(path);
+        assert_eq!(
+            (err.code(), err.status(), err.message()),
+            (code, status, message),
+            "{path}"
+        );
+        let thrown = JsValue::from(err);
+        if path == "/details" {
+            assert_eq!(
+                back(&js_sys::Reflect::get(&thrown, &"details".into()).expect("details")),
+                json!({"field": "a"})
+            );
+        }
+    }
+    let paths: Vec<String> = seen()
+        .as_array()
+        .expect("seen")
+        .iter()
+        .map(|r| r["url"].as_str().expect("url").to_owned())
+        .collect();
+    assert!(
+        !paths.iter().any(|p| p.ends_with("/never-sent")),
+        "{paths:?}"
+    );
+    assert!(paths.iter().any(|p| p.ends_with("/offline")), "{paths:?}");
+    unstub_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn follow_status_reads_the_stream_with_the_bearer_token() {
+    let tid = "00112233445566778899aabbccddeeff";
+    stub_fetch(
+        "const p = new URL(req.url).pathname; \
+         const enc = new TextEncoder(); \
+         if (p.endsWith('/events')) { \
+             const parts = ['event: state\\ndata: {\"state\":\"queued\"}\\n\\n: keep-alive\\n\\nevent: sta', \
+                            'te\\ndata: {\"state\":\"stored\",\"tx_hash\":\"0xbb\"}\\n\\n']; \
+             return new Response(new ReadableStream({ start(c) { \
+                 for (const part of parts) c.enqueue(enc.encode(part)); } }), \
+                 { status: 200, headers: { 'content-type': 'text/event-stream' } }); \
+         } \
+         return new Response(JSON.stringify({ code: 'not_found', message: 'no such submission' }), \
+             { status: 404 });",
+    );
+    eval("window.updates = [];");
+    let on_update = js_sys::Function::new_with_args("view", "window.updates.push(view);");
+    let last = net::follow_status(RELAY.into(), "tok".into(), tid.into(), on_update)
+        .await
+        .expect("final state");
+    assert_eq!(back(&last), json!({"state": "stored", "tx_hash": "0xbb"}));
+    assert_eq!(
+        back(&eval("return window.updates;")),
+        json!([{"state": "queued"}, {"state": "stored", "tx_hash": "0xbb"}])
+    );
+    assert_eq!(
+        seen(),
+        json!([{"url": format!("{RELAY}/api/v1/submissions/{tid}/events"), "method": "GET",
+                "auth": "Bearer tok", "type": null, "body": ""}])
+    );
+
+    // A relay error on the stream is the relay's error, not a retry.
+    stub_fetch(
+        "return new Response(JSON.stringify({ code: 'not_found', message: 'no such submission' }), \
+             { status: 404 });",
+    );
+    let err = net::follow_status(
+        RELAY.into(),
+        "tok".into(),
+        tid.into(),
+        js_sys::Function::new_no_args(""),
+    )
+    .await
+    .expect_err("404");
+    assert_eq!(
+        (err.code(), err.status(), err.message()),
+        (
+            "not_found",
+            Some(404),
+            "The relay refused the request: No such submission."
+        )
+    );
+    unstub_fetch();
+}
+
+/// A node answering `eth_call` (recordOf) and `eth_getLogs` for one anchored record, and
+/// `eth_chainId` with 31337.
+fn stub_node(tid: &str, commitment: &str) {
+    let topic0 = hex::encode(chain::record_anchored_topic());
+    let mut record_of = vec![0u8; 128];
+    record_of[31] = 3; // template handle
+    record_of[95] = 1; // relay path
+    record_of[96..124].copy_from_slice(&hex::decode(&commitment[..56]).expect("hex"));
+    let mut info = [0u8; 32];
+    info[..20].copy_from_slice(&[0x12; 20]);
+    info[29] = 3;
+    info[31] = 1;
+    stub_fetch(&format!(
+        "const rpc = JSON.parse(body); \
+         const reply = (v) => new Response(JSON.stringify(Object.assign({{ jsonrpc: '2.0', id: rpc.id }}, v))); \
+         if (rpc.method === 'eth_chainId') return reply({{ result: '0x7a69' }}); \
+         if (rpc.method === 'eth_call') return reply({{ result: '0x{record_of}' }}); \
+         if (rpc.method === 'eth_getLogs') return reply({{ result: [{{ removed: false, \
+             topics: ['0x{topic0}', '0x{tid}{pad}'], data: '0x{commitment}{info}', \
+             blockNumber: '0xc', transactionHash: '0x{tx}' }}] }}); \
+         return reply({{ error: {{ code: -32601, message: 'method not found' }} }});",
+        record_of = hex::encode(record_of),
+        pad = "00".repeat(16),
+        info = hex::encode(info),
+        tx = "bb".repeat(32),
+    ));
+}
+
+#[wasm_bindgen_test]
+async fn verify_on_chain_speaks_json_rpc_over_fetch() {
+    let tid = "00112233445566778899aabbccddeeff";
+    let commitment = "11".repeat(32);
+    stub_node(tid, &commitment);
+    let req = json!({"rpc": RPC, "registry": format!("0x{}", "aa".repeat(20)), "tid": tid,
+                     "commitment": commitment, "verdict": "valid", "chainId": 31337});
+    let found = chain::verify_on_chain(js(&req)).await.expect("verified");
+    let found = back(&found);
+    assert_eq!(found["status"], "verified", "{found}");
+    assert_eq!(found["blockNumber"], 12);
+    assert_eq!(found["txHash"], format!("0x{}", "bb".repeat(32)));
+    let calls = seen();
+    let calls = calls.as_array().expect("calls");
+    let methods: Vec<String> = calls
+        .iter()
+        .map(|c| {
+            assert_eq!(
+                (&c["url"], &c["method"], &c["auth"], &c["type"]),
+                (
+                    &json!(RPC),
+                    &json!("POST"),
+                    &json!(null),
+                    &json!("application/json")
+                ),
+                "{c}"
+            );
+            let body: serde_json::Value =
+                serde_json::from_str(c["body"].as_str().expect("body")).expect("JSON body");
+            assert_eq!((&body["jsonrpc"], &body["id"]), (&json!("2.0"), &json!(1)));
+            assert!(body["params"].is_array(), "{body}");
+            body["method"].as_str().expect("method").to_owned()
+        })
+        .collect();
+    assert_eq!(methods, ["eth_chainId", "eth_call", "eth_getLogs"]);
+
+    let wrong_chain = json!({"rpc": RPC, "registry": format!("0x{}", "aa".repeat(20)),
+                             "tid": tid, "commitment": commitment, "chainId": 1});
+    let err = chain::verify_on_chain(js(&wrong_chain))
+        .await
+        .expect_err("wrong chain");
+    assert_eq!(err.code(), "wrong_network");
+
+    let plain = json!({"rpc": RPC, "registry": format!("0x{}", "aa".repeat(20)), "tid": tid,
+                       "commitment": commitment});
+    let faults: [(&str, String); 4] = [
+        (
+            "return new Response('<html>proxy error</html>', { status: 502 });",
+            format!("The Ethereum node at {RPC} did not answer JSON-RPC."),
+        ),
+        (
+            "return new Response(JSON.stringify({ jsonrpc: '2.0', id: 1, error: { code: 3, message: 'execution reverted' } }));",
+            "The Ethereum node refused eth_call: execution reverted.".to_owned(),
+        ),
+        (
+            "return new Response(JSON.stringify({ jsonrpc: '2.0', id: 1 }));",
+            "The Ethereum node's answer to eth_call has no result.".to_owned(),
+        ),
+        (
+            "throw new TypeError('Failed to fetch');",
+            format!(
+                "The Ethereum node at {RPC} cannot be reached, so the anchor cannot be checked."
+            ),
+        ),
+    ];
+    for (handler, message) in faults {
+        stub_fetch(handler);
+        let err = chain::verify_on_chain(js(&plain)).await.expect_err(handler);
+        assert_eq!((err.code(), err.message()), ("rpc_error", message.as_str()));
+        assert_eq!(err.status(), None);
+    }
+    unstub_fetch();
+}
