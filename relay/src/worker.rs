@@ -150,6 +150,42 @@ impl Worker {
                 .map_err(|e| e.to_string())?;
             start = end + 1;
         }
+        self.expire_wallet_submissions(head).await
+    }
+
+    /// Marks expired every wallet submission whose co-signature's deadline is older than the
+    /// timestamp of block `head`, up to which the events were just followed. None of them
+    /// was anchored up to `head` (its event would have marked it sent), and none can be
+    /// later: the registry refuses a co-signature whose deadline is before the block's time.
+    async fn expire_wallet_submissions(&self, head: u64) -> Result<(), String> {
+        use alloy::providers::Provider as _;
+        let store = &self.state.store;
+        if !store
+            .has_awaiting_wallet()
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Ok(());
+        }
+        let Some(block) = self
+            .chain
+            .provider()
+            .get_block_by_number(head.into())
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(());
+        };
+        for tid in store
+            .expired_wallet_submissions(block.header.timestamp)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            if store.expire(&tid, now()).await.map_err(|e| e.to_string())? {
+                tracing::info!(%tid, "wallet submission expired unsent");
+                let _ = self.state.events.send(StateChange { tid });
+            }
+        }
         Ok(())
     }
 

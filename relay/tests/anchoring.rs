@@ -398,6 +398,7 @@ async fn wallet_path_with_an_anvil_account_as_the_wallet() {
         prev: None,
     };
     let tid = ti.tid;
+    let signed_ti = ti.clone();
     let sealed = ti
         .sign(&dr)
         .seal(&dr, &r.relay_keys.public(), &mut r.rng)
@@ -447,6 +448,72 @@ async fn wallet_path_with_an_anvil_account_as_the_wallet() {
     let anchored = chain.anchored_in(&receipt, tid.as_bytes()).unwrap();
     assert_eq!(anchored.record.submitter, wallet);
     assert_eq!(anchored.record.path, registry::AnchorPath::Wallet);
+
+    // A co-signed transaction the wallet never sends expires once the chain's time passes
+    // its deadline: the submission ends `expired`, and the registry refuses it from then on.
+    let unsent = InitialTransaction {
+        tid: TxId::random(&mut r.rng),
+        pid: PatientId::random(&mut r.rng),
+        salt: Salt::random(&mut r.rng),
+        created_at: UnixMillis(6),
+        ..signed_ti
+    };
+    let unsent_tid = unsent.tid;
+    let sealed = unsent
+        .sign(&dr)
+        .seal(&dr, &r.relay_keys.public(), &mut r.rng)
+        .unwrap();
+    let (status, answer) = call(
+        &r.app,
+        post(
+            "/api/v1/submissions/wallet",
+            Some(&token),
+            serde_json::to_string(&sealed).unwrap(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let deadline = answer["wallet"]["deadline"].as_u64().unwrap();
+    use alloy::providers::Provider as _;
+    let provider = chain.provider();
+    let head = provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .unwrap();
+    let _: serde_json::Value = provider
+        .raw_request(
+            "evm_increaseTime".into(),
+            (deadline + 1 - head.header.timestamp,),
+        )
+        .await
+        .unwrap();
+    let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
+    let expired = r.final_state_as(&unsent_tid, &token).await;
+    assert_eq!(expired["state"], "expired", "{expired}");
+    let data: alloy::primitives::Bytes =
+        answer["wallet"]["data"].as_str().unwrap().parse().unwrap();
+    match registry::send_raw(&wallet_provider, to, data).await {
+        Err(_) => {}
+        Ok(receipt) => assert!(
+            !receipt.status(),
+            "the registry refuses an expired co-signature"
+        ),
+    }
+    let report = mediblock_relay::audit::run(
+        &r.state.store,
+        chain,
+        r.state.keys.clone(),
+        mediblock_relay::audit::Scope::default(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(
+        report.clean && report.findings.is_empty(),
+        "{:#?}",
+        report.findings
+    );
 
     // Without an enrolled wallet address the wallet path is refused.
     let (status, err) = call(

@@ -11,6 +11,7 @@ export function stateText(view, template) {
     case "sent": return "Sent to the blockchain; waiting for confirmation…";
     case "stored": return `Verified on chain in block ${view.block_number} and stored.`;
     case "rejected": return `Rejected: ${reasons(view.detail, template)}`;
+    case "expired": return "Not sent: the wallet did not send the transaction before the relay's signature expired. Nothing was anchored or stored.";
     default: return "Working…";
   }
 }

@@ -72,7 +72,8 @@ function renderEntry(pid, e, titles) {
     const v = e.p.view;
     const tpl = state.templates.get(`${e.p.template}@${e.p.version}`);
     const rejected = v.state === "rejected";
-    const expired = v.state === "awaiting_wallet" && e.p.deadline && Date.now() / 1000 > e.p.deadline;
+    const expired = v.state === "expired"
+      || (v.state === "awaiting_wallet" && e.p.deadline && Date.now() / 1000 > e.p.deadline);
     if (expired) {
       return h("li", { class: "entry", dataset: { tid: e.p.tid, status: "expired" } },
         h("div", { class: "entry-head" },

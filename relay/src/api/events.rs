@@ -1,5 +1,5 @@
 //! `GET /api/v1/submissions/{tid}/events`: a server-sent-events stream of a submission's
-//! state changes, ending when it is stored or rejected.
+//! state changes, ending when it is stored, rejected or expired.
 //!
 //! The first event is the current state. Later events come from the in-process broadcast
 //! that the anchoring worker publishes to, and from a re-read of the store every few seconds
@@ -31,7 +31,10 @@ pub struct StateChange {
 }
 
 fn is_final(state: SubState) -> bool {
-    matches!(state, SubState::Stored | SubState::Rejected)
+    matches!(
+        state,
+        SubState::Stored | SubState::Rejected | SubState::Expired
+    )
 }
 
 fn event(view: &SubmissionView) -> Event {

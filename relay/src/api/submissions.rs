@@ -143,6 +143,13 @@ pub async fn submit_wallet(
             )
         })?
         .map_err(ApiError::internal)?;
+    // Noted before the co-signature leaves the relay: once the chain's time passes it with
+    // no anchor, the worker marks the submission expired.
+    state
+        .store
+        .note_wallet_deadline(&view.tid, deadline)
+        .await
+        .map_err(ApiError::internal)?;
     let record = json!({
         "tid": format!("0x{}", hex(&anchor.tid)),
         "commitment": format!("0x{}", hex(&anchor.commitment)),

@@ -1222,8 +1222,12 @@ impl Ctx<'_> {
                     }
                 }
                 None => {
+                    // In flight, or a wallet submission that expired unsent (the registry
+                    // refuses it after its deadline; an anchor for it would be `deleted`).
                     let ok = self.subs.get(t.as_slice()).is_some_and(|s| {
-                        in_flight(&s.state) && s.leaf_index == i && s.commitment == leaf.leaf_data
+                        (in_flight(&s.state) || (s.state == "expired" && s.mode == "wallet"))
+                            && s.leaf_index == i
+                            && s.commitment == leaf.leaf_data
                     });
                     if !ok {
                         out.push(base(

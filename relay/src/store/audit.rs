@@ -88,6 +88,8 @@ pub struct SubmissionRow {
     pub leaf_index: i64,
     /// `state`.
     pub state: String,
+    /// `mode` (`per_record` or `wallet`).
+    pub mode: String,
     /// `created_at` (Unix ms).
     pub created_at: i64,
 }
@@ -247,10 +249,11 @@ async fn audit_rejected(conn: &mut sqlx::AnyConnection) -> Result<Vec<RejectedRo
 }
 
 async fn audit_submissions(conn: &mut sqlx::AnyConnection) -> Result<Vec<SubmissionRow>> {
-    let rows =
-        sqlx::query("SELECT tid, pid, commitment, leaf_index, state, created_at FROM submissions")
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows = sqlx::query(
+        "SELECT tid, pid, commitment, leaf_index, state, mode, created_at FROM submissions",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     rows.iter()
         .map(|r| {
             Ok(SubmissionRow {
@@ -259,6 +262,7 @@ async fn audit_submissions(conn: &mut sqlx::AnyConnection) -> Result<Vec<Submiss
                 commitment: r.try_get("commitment")?,
                 leaf_index: r.try_get("leaf_index")?,
                 state: r.try_get("state")?,
+                mode: r.try_get("mode")?,
                 created_at: r.try_get("created_at")?,
             })
         })

@@ -132,6 +132,7 @@ CREATE TABLE checkpoints (
 );
 ALTER TABLE records ADD COLUMN erased_by {blob};
 ALTER TABLE records ADD COLUMN erased_at BIGINT;
+ALTER TABLE submissions ADD COLUMN wallet_deadline BIGINT;
 "#;
 
 /// Every migration, oldest first: (version it brings the database to, its SQL).

@@ -27,6 +27,10 @@ pub enum State {
     Stored,
     /// Anchored as rejected by the chain and stored in the rejected-records audit.
     Rejected,
+    /// A wallet submission whose co-signature's deadline passed on chain with no anchor:
+    /// the registry refuses it from then on, so it will never be anchored. Its leaf stays in
+    /// the log (dense), and nothing is stored.
+    Expired,
 }
 
 impl State {
@@ -37,6 +41,7 @@ impl State {
             State::Sent => "sent",
             State::Stored => "stored",
             State::Rejected => "rejected",
+            State::Expired => "expired",
         }
     }
 
@@ -47,6 +52,7 @@ impl State {
             "sent" => State::Sent,
             "stored" => State::Stored,
             "rejected" => State::Rejected,
+            "expired" => State::Expired,
             other => return Err(StoreError::Corrupt(format!("submissions.state {other:?}"))),
         })
     }
@@ -390,6 +396,62 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    /// Notes the deadline (Unix seconds) of a wallet submission's co-signature; a later
+    /// co-signature of the same submission (the author asked again) moves it later.
+    pub async fn note_wallet_deadline(&self, tid: &TxId, deadline: u64) -> Result<()> {
+        sqlx::query(
+            "UPDATE submissions SET wallet_deadline = $2 \
+             WHERE tid = $1 AND (wallet_deadline IS NULL OR wallet_deadline < $2)",
+        )
+        .bind(tid.as_bytes().to_vec())
+        .bind(to_i64(deadline))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Whether any wallet submission is still awaiting its wallet (with a noted deadline).
+    pub async fn has_awaiting_wallet(&self) -> Result<bool> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM submissions WHERE mode = 'wallet' \
+             AND state = 'awaiting_wallet' AND wallet_deadline IS NOT NULL",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// Wallet submissions still awaiting their wallet whose co-signature expired before
+    /// `chain_time` (the chain's latest block timestamp, Unix seconds).
+    pub async fn expired_wallet_submissions(&self, chain_time: u64) -> Result<Vec<TxId>> {
+        let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
+            "SELECT tid FROM submissions WHERE mode = 'wallet' AND state = 'awaiting_wallet' \
+             AND wallet_deadline IS NOT NULL AND wallet_deadline < $1",
+        )
+        .bind(to_i64(chain_time))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|(tid,)| fixed(tid, "tid").map(TxId::from_bytes))
+            .collect()
+    }
+
+    /// Marks a wallet submission expired (see [`State::Expired`]); `false` when it was not
+    /// awaiting its wallet any more (its event was seen meanwhile).
+    pub async fn expire(&self, tid: &TxId, now: UnixMillis) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE submissions SET state = 'expired', lease_owner = NULL, lease_until = NULL, \
+             detail = 'the co-signature expired before the wallet sent the transaction', \
+             updated_at = $2 WHERE tid = $1 AND state = 'awaiting_wallet'",
+        )
+        .bind(tid.as_bytes().to_vec())
+        .bind(to_i64(now.0))
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(n == 1)
     }
 
     /// Gives a claimed submission back with `detail`; no worker claims it again before
