@@ -10,9 +10,10 @@ mod postgres;
 #[path = "support/http.rs"]
 mod http;
 
-use http::{call, get, post, sign_in};
+#[path = "support/relay.rs"]
+mod support;
 
-use std::sync::Arc;
+use http::{call, get, post, sign_in};
 
 use alloy::primitives::{Address, FixedBytes};
 use axum::Router;
@@ -24,13 +25,11 @@ use mediblock_protocol::ids::{
 use mediblock_protocol::keys::Keypair;
 use mediblock_protocol::record::InitialTransaction;
 use mediblock_protocol::template::Template;
-use mediblock_protocol::value::{Attributes, Value};
+use mediblock_protocol::value::Value;
 use mediblock_relay::chain::anvil::Anvil;
 use mediblock_relay::chain::registry::{self, MediBlockRegistry, Rule};
 use mediblock_relay::chain::{Chain, setup};
-use mediblock_relay::keys::RelayKeys;
 use mediblock_relay::store::Store;
-use mediblock_relay::store::users::User;
 use mediblock_relay::worker::Worker;
 use mediblock_relay::{AppState, app};
 use rand_chacha::ChaCha20Rng;
@@ -91,33 +90,9 @@ async fn relay(database_url: &str) -> Relay {
         .unwrap();
     let mut rng = ChaCha20Rng::from_seed([21; 32]);
     let nurse = Keypair::generate(&mut rng);
-    store
-        .insert_user(&User {
-            uid: UserId::new("nurse.bo").unwrap(),
-            role: Role::Nurse,
-            keys: nurse.public(),
-            eth_address: None,
-            enrolled_at: UnixMillis(1),
-            revoked_at: None,
-        })
-        .await
-        .unwrap();
-    let relay_keys = Keypair::from_seeds(&[1; 64]);
-    let keys = RelayKeys::new(
-        Keypair::from_seeds(&[1; 64]),
-        &Keypair::from_seeds(&[2; 64]),
-    )
-    .unwrap();
-    let state = AppState {
-        store,
-        keys: Arc::new(keys),
-        web_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../web").into(),
-        metrics: Default::default(),
-        chain: Some(chain),
-        wake_worker: Default::default(),
-        events: tokio::sync::broadcast::channel(1024).0,
-        session_ttl_ms: 60_000,
-    };
+    support::enrol(&store, "nurse.bo", Role::Nurse, &nurse).await;
+    let (relay_keys, keys) = support::relay_keys(1);
+    let state = support::state(store, keys, Some(chain));
     let app = app(state.clone());
     let token = sign_in(&app, "nurse.bo", &nurse).await;
     Relay {
@@ -133,28 +108,14 @@ async fn relay(database_url: &str) -> Relay {
 
 impl Relay {
     async fn submit(&mut self, heart_rate: i64) -> (TxId, PatientId) {
-        let name = |s: &str| AttrName::new(s).unwrap();
-        let attributes: Attributes = [
-            (name("heart_rate"), Value::Integer(heart_rate)),
-            (name("systolic"), Value::Integer(120)),
-            (name("temperature"), Value::Integer(368)),
-            (name("notes"), Value::Text("Resting, no distress.".into())),
-        ]
-        .into_iter()
-        .collect();
-        let ti = InitialTransaction {
-            tid: TxId::random(&mut self.rng),
-            uid: UserId::new("nurse.bo").unwrap(),
-            pid: PatientId::random(&mut self.rng),
-            template: TemplateRef {
-                id: "vital-signs".parse().unwrap(),
-                version: TemplateVersion::new(1).unwrap(),
-            },
-            attributes,
-            created_at: UnixMillis(5),
-            salt: Salt::random(&mut self.rng),
-            prev: None,
-        };
+        let pid = PatientId::random(&mut self.rng);
+        let nurse = UserId::new("nurse.bo").unwrap();
+        let mut ti = support::vital_signs(&mut self.rng, &nurse, pid, heart_rate);
+        // Free text too: it is sealed and never goes on chain.
+        ti.attributes.insert(
+            AttrName::new("notes").unwrap(),
+            Value::Text("Resting, no distress.".into()),
+        );
         let (tid, pid) = (ti.tid, ti.pid);
         let sealed = ti
             .sign(&self.nurse)
@@ -353,18 +314,7 @@ async fn wallet_path_with_an_anvil_account_as_the_wallet() {
     tokio::spawn(r.worker("w-wallet").run());
 
     let admin = Keypair::generate(&mut r.rng);
-    r.state
-        .store
-        .insert_user(&User {
-            uid: UserId::new("admin").unwrap(),
-            role: Role::Admin,
-            keys: admin.public(),
-            eth_address: None,
-            enrolled_at: UnixMillis(1),
-            revoked_at: None,
-        })
-        .await
-        .unwrap();
+    support::enrol(&r.state.store, "admin", Role::Admin, &admin).await;
     let admin_token = sign_in(&r.app, "admin", &admin).await;
     let dr = Keypair::generate(&mut r.rng);
     let wallet = r._anvil.address(2);

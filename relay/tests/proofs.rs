@@ -14,6 +14,9 @@ mod postgres;
 #[path = "support/http.rs"]
 mod http;
 
+#[path = "support/relay.rs"]
+mod support;
+
 use http::{call, get, post, sign_in};
 
 use std::sync::Arc;
@@ -23,26 +26,19 @@ use alloy::primitives::{Address, FixedBytes};
 use axum::Router;
 use axum::http::StatusCode;
 use mediblock_protocol::checkpoint::Checkpoint;
-use mediblock_protocol::ids::{
-    AttrName, EthAddress, PatientId, Role, Salt, TemplateRef, TemplateVersion, TxId, UnixMillis,
-    UserId,
-};
+use mediblock_protocol::ids::{EthAddress, PatientId, Role, TxId, UnixMillis, UserId};
 use mediblock_protocol::keys::Keypair;
 use mediblock_protocol::merkle::{self, Keccak256Tree, TreeHasher as _};
 use mediblock_protocol::proof::{Pinned, ProofBundle, ProofFailure, log_origin};
-use mediblock_protocol::record::InitialTransaction;
 use mediblock_protocol::template::Template;
 use mediblock_protocol::validated::Verdict;
-use mediblock_protocol::value::{Attributes, Value};
 use mediblock_relay::chain::anvil::{Anvil, AnvilOptions};
 use mediblock_relay::chain::registry::{self, MediBlockRegistry, Rule};
 use mediblock_relay::chain::{Chain, setup};
 use mediblock_relay::checkpointer::{CheckpointPolicy, Checkpointer, Tick};
-use mediblock_relay::keys::RelayKeys;
 use mediblock_relay::proof;
 use mediblock_relay::store::Store;
 use mediblock_relay::store::submissions::State;
-use mediblock_relay::store::users::User;
 use mediblock_relay::worker::Worker;
 use mediblock_relay::{AppState, app};
 use rand_chacha::ChaCha20Rng;
@@ -121,33 +117,9 @@ async fn relay_on(
     let mut rng = ChaCha20Rng::from_seed([32 + seed; 32]);
     let nurse = Keypair::generate(&mut rng);
     let uid = UserId::new(uid).unwrap();
-    store
-        .insert_user(&User {
-            uid: uid.clone(),
-            role,
-            keys: nurse.public(),
-            eth_address: None,
-            enrolled_at: UnixMillis(1),
-            revoked_at: None,
-        })
-        .await
-        .unwrap();
-    let relay_keys = Keypair::from_seeds(&[seed; 64]);
-    let keys = RelayKeys::new(
-        Keypair::from_seeds(&[seed; 64]),
-        &Keypair::from_seeds(&[seed + 1; 64]),
-    )
-    .unwrap();
-    let state = AppState {
-        store,
-        keys: Arc::new(keys),
-        web_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../web").into(),
-        metrics: Default::default(),
-        chain: Some(chain),
-        wake_worker: Default::default(),
-        events: tokio::sync::broadcast::channel(1024).0,
-        session_ttl_ms: 600_000,
-    };
+    support::enrol(&store, uid.as_str(), role, &nurse).await;
+    let (relay_keys, keys) = support::relay_keys(seed);
+    let state = support::state(store, keys, Some(chain));
     let app = app(state.clone());
     let token = sign_in(&app, uid.as_str(), &nurse).await;
     Relay {
@@ -170,27 +142,8 @@ impl Relay {
 
     /// Submits a vital-signs record; returns its tid and patient.
     async fn submit(&mut self, heart_rate: i64) -> (TxId, PatientId) {
-        let name = |s: &str| AttrName::new(s).unwrap();
-        let attributes: Attributes = [
-            (name("heart_rate"), Value::Integer(heart_rate)),
-            (name("systolic"), Value::Integer(120)),
-            (name("temperature"), Value::Integer(368)),
-        ]
-        .into_iter()
-        .collect();
-        let ti = InitialTransaction {
-            tid: TxId::random(&mut self.rng),
-            uid: self.uid.clone(),
-            pid: PatientId::random(&mut self.rng),
-            template: TemplateRef {
-                id: "vital-signs".parse().unwrap(),
-                version: TemplateVersion::new(1).unwrap(),
-            },
-            attributes,
-            created_at: UnixMillis(5),
-            salt: Salt::random(&mut self.rng),
-            prev: None,
-        };
+        let pid = PatientId::random(&mut self.rng);
+        let ti = support::vital_signs(&mut self.rng, &self.uid, pid, heart_rate);
         let (tid, pid) = (ti.tid, ti.pid);
         let sealed = ti
             .sign(&self.nurse)

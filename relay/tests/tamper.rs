@@ -17,8 +17,10 @@ mod postgres;
 #[path = "support/http.rs"]
 mod http;
 
+#[path = "support/relay.rs"]
+mod support;
+
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, FixedBytes};
@@ -40,9 +42,7 @@ use mediblock_relay::audit::{Kind, Report, Scope};
 use mediblock_relay::chain::anvil::Anvil;
 use mediblock_relay::chain::registry::{self, MediBlockRegistry, Rule};
 use mediblock_relay::chain::{Chain, setup};
-use mediblock_relay::keys::RelayKeys;
 use mediblock_relay::store::Store;
-use mediblock_relay::store::users::User;
 use mediblock_relay::worker::Worker;
 use mediblock_relay::{AppState, app};
 use rand_chacha::ChaCha20Rng;
@@ -161,20 +161,6 @@ fn db_url(db: Db) -> String {
     }
 }
 
-async fn user(store: &Store, uid: &str, role: Role, keys: &Keypair) {
-    store
-        .insert_user(&User {
-            uid: UserId::new(uid).unwrap(),
-            role,
-            keys: keys.public(),
-            eth_address: None,
-            enrolled_at: UnixMillis(1),
-            revoked_at: None,
-        })
-        .await
-        .unwrap();
-}
-
 /// A relay on a fresh database and a fresh anvil. Vital signs are registered on chain with a
 /// stricter heart-rate rule (20..=100) than the relay's (20..=250): 150 passes the relay and
 /// is anchored as rejected; 300 is refused by the relay.
@@ -219,26 +205,12 @@ async fn relay(db: Db, rng: &mut ChaCha20Rng) -> Relay {
     let doctor = Keypair::generate(rng);
     let admin = Keypair::generate(rng);
     let auditor = Keypair::generate(rng);
-    user(&store, "nurse.bo", Role::Nurse, &nurse).await;
-    user(&store, "dr.wu", Role::Doctor, &doctor).await;
-    user(&store, "admin", Role::Admin, &admin).await;
-    user(&store, "auditor.li", Role::Auditor, &auditor).await;
-    let relay_keys = Keypair::from_seeds(&[1; 64]);
-    let keys = RelayKeys::new(
-        Keypair::from_seeds(&[1; 64]),
-        &Keypair::from_seeds(&[2; 64]),
-    )
-    .unwrap();
-    let state = AppState {
-        store,
-        keys: Arc::new(keys),
-        web_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../web").into(),
-        metrics: Default::default(),
-        chain: Some(chain.clone()),
-        wake_worker: Default::default(),
-        events: tokio::sync::broadcast::channel(4096).0,
-        session_ttl_ms: 3_600_000,
-    };
+    support::enrol(&store, "nurse.bo", Role::Nurse, &nurse).await;
+    support::enrol(&store, "dr.wu", Role::Doctor, &doctor).await;
+    support::enrol(&store, "admin", Role::Admin, &admin).await;
+    support::enrol(&store, "auditor.li", Role::Auditor, &auditor).await;
+    let (relay_keys, keys) = support::relay_keys(1);
+    let state = support::state(store, keys, Some(chain.clone()));
     let worker = Worker::new(state.clone(), chain, "tamper".into());
     let state = AppState {
         wake_worker: worker.notify.clone(),

@@ -1,0 +1,89 @@
+//! Building blocks shared by the relay's test files: a user enrolled straight into the
+//! store, the relay's state over a store and a chain, and a vital-signs record.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use mediblock_protocol::ids::{
+    AttrName, PatientId, Role, Salt, TemplateRef, TemplateVersion, TxId, UnixMillis, UserId,
+};
+use mediblock_protocol::keys::Keypair;
+use mediblock_protocol::record::InitialTransaction;
+use mediblock_protocol::value::{Attributes, Value};
+use mediblock_relay::AppState;
+use mediblock_relay::chain::Chain;
+use mediblock_relay::keys::RelayKeys;
+use mediblock_relay::store::Store;
+use mediblock_relay::store::users::User;
+use rand_core::CryptoRng;
+
+/// Enrols `uid` with `role` and `keys` directly in the store (enrolled at 1 ms).
+pub(crate) async fn enrol(store: &Store, uid: &str, role: Role, keys: &Keypair) {
+    store
+        .insert_user(&User {
+            uid: UserId::new(uid).unwrap(),
+            role,
+            keys: keys.public(),
+            eth_address: None,
+            enrolled_at: UnixMillis(1),
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+}
+
+/// The relay's keys from fixed seeds: the relay's keypair from `[seed; 64]`, the store key
+/// holder's from `[seed + 1; 64]`. The first is what clients seal to.
+pub(crate) fn relay_keys(seed: u8) -> (Keypair, RelayKeys) {
+    let keys = RelayKeys::new(
+        Keypair::from_seeds(&[seed; 64]),
+        &Keypair::from_seeds(&[seed.wrapping_add(1); 64]),
+    )
+    .unwrap();
+    (Keypair::from_seeds(&[seed; 64]), keys)
+}
+
+/// The relay's state over `store` and `chain`, serving the repository's `web/`.
+pub(crate) fn state(store: Store, keys: RelayKeys, chain: Option<Chain>) -> AppState {
+    AppState {
+        store,
+        keys: Arc::new(keys),
+        web_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/../web").into(),
+        metrics: Default::default(),
+        chain,
+        wake_worker: Default::default(),
+        events: tokio::sync::broadcast::channel(4096).0,
+        session_ttl_ms: 3_600_000,
+    }
+}
+
+/// A vital-signs record (`vital-signs@1`) by `uid` for `pid`, with this heart rate and
+/// ordinary other values, a fresh tid and salt, and no previous record.
+pub(crate) fn vital_signs(
+    rng: &mut impl CryptoRng,
+    uid: &UserId,
+    pid: PatientId,
+    heart_rate: i64,
+) -> InitialTransaction {
+    let name = |s: &str| AttrName::new(s).unwrap();
+    let attributes: Attributes = [
+        (name("heart_rate"), Value::Integer(heart_rate)),
+        (name("systolic"), Value::Integer(120)),
+        (name("temperature"), Value::Integer(368)),
+    ]
+    .into_iter()
+    .collect();
+    InitialTransaction {
+        tid: TxId::random(rng),
+        uid: uid.clone(),
+        pid,
+        template: TemplateRef {
+            id: "vital-signs".parse().unwrap(),
+            version: TemplateVersion::new(1).unwrap(),
+        },
+        attributes,
+        created_at: UnixMillis(5),
+        salt: Salt::random(rng),
+        prev: None,
+    }
+}
