@@ -15,7 +15,7 @@ mod support;
 
 use http::{call, get, post, sign_in};
 
-use alloy::primitives::{Address, FixedBytes};
+use alloy::primitives::Address;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -27,8 +27,7 @@ use mediblock_protocol::record::InitialTransaction;
 use mediblock_protocol::template::Template;
 use mediblock_protocol::value::Value;
 use mediblock_relay::chain::anvil::Anvil;
-use mediblock_relay::chain::registry::{self, MediBlockRegistry, Rule};
-use mediblock_relay::chain::{Chain, setup};
+use mediblock_relay::chain::registry::{self, Rule};
 use mediblock_relay::store::Store;
 use mediblock_relay::worker::Worker;
 use mediblock_relay::{AppState, app};
@@ -54,34 +53,20 @@ struct Relay {
 /// relay's (20..=250), so a heart rate of 150 passes the relay and fails the chain.
 async fn relay(database_url: &str) -> Relay {
     let anvil = Anvil::start().unwrap();
-    let provider = registry::provider(anvil.url(), anvil.signer(0));
-    let registry_address = setup::deploy_as_relay(&provider, anvil.address(0))
-        .await
-        .unwrap();
     let file: Json = serde_json::from_str(TEMPLATES).unwrap();
     let template: Template = serde_json::from_value(file["template"].clone()).unwrap();
-    MediBlockRegistry::new(registry_address, provider.clone())
-        .registerTemplate(
-            FixedBytes(template.reference().id.chain_id()),
-            1,
-            FixedBytes(template.hash()),
-            vec![
-                Rule::range(20, 100),
-                Rule::range(50, 260),
-                Rule::range(300, 450),
-            ],
-            Address::ZERO,
-        )
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    let chain = Chain::connect(provider, registry_address, 1)
-        .await
-        .unwrap()
-        .with_cosigner(anvil.signer(0));
+    // Heart rate 20..=100 on chain, stricter than the relay's rules.
+    let chain = support::registry_with(
+        &anvil,
+        0,
+        &template,
+        vec![
+            Rule::range(20, 100),
+            Rule::range(50, 260),
+            Rule::range(300, 450),
+        ],
+    )
+    .await;
 
     let store = Store::open(database_url).await.unwrap();
     store

@@ -22,7 +22,6 @@ use http::{call, get, post, sign_in};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{Address, FixedBytes};
 use axum::Router;
 use axum::http::StatusCode;
 use mediblock_protocol::checkpoint::Checkpoint;
@@ -32,9 +31,9 @@ use mediblock_protocol::merkle::{self, Keccak256Tree, TreeHasher as _};
 use mediblock_protocol::proof::{Pinned, ProofBundle, ProofFailure, log_origin};
 use mediblock_protocol::template::Template;
 use mediblock_protocol::validated::Verdict;
+use mediblock_relay::chain::Chain;
 use mediblock_relay::chain::anvil::{Anvil, AnvilOptions};
-use mediblock_relay::chain::registry::{self, MediBlockRegistry, Rule};
-use mediblock_relay::chain::{Chain, setup};
+use mediblock_relay::chain::registry::Rule;
 use mediblock_relay::checkpointer::{CheckpointPolicy, Checkpointer, Tick};
 use mediblock_relay::proof;
 use mediblock_relay::store::Store;
@@ -81,34 +80,20 @@ async fn relay_on(
     role: Role,
 ) -> Relay {
     let seed = 1 + 10 * u8::try_from(account).unwrap();
-    let provider = registry::provider(anvil.url(), anvil.signer(account));
-    let registry_address = setup::deploy_as_relay(&provider, anvil.address(account))
-        .await
-        .unwrap();
     let file: Json = serde_json::from_str(TEMPLATES).unwrap();
     let template: Template = serde_json::from_value(file["template"].clone()).unwrap();
-    MediBlockRegistry::new(registry_address, provider.clone())
-        .registerTemplate(
-            FixedBytes(template.reference().id.chain_id()),
-            1,
-            FixedBytes(template.hash()),
-            vec![
-                Rule::range(20, 100),
-                Rule::range(50, 260),
-                Rule::range(300, 450),
-            ],
-            Address::ZERO,
-        )
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    let chain = Chain::connect(provider, registry_address, 1)
-        .await
-        .unwrap()
-        .with_cosigner(anvil.signer(account));
+    // Heart rate 20..=100 on chain, stricter than the relay's rules.
+    let chain = support::registry_with(
+        &anvil,
+        account,
+        &template,
+        vec![
+            Rule::range(20, 100),
+            Rule::range(50, 260),
+            Rule::range(300, 450),
+        ],
+    )
+    .await;
     let store = Store::open(database_url).await.unwrap();
     store
         .insert_template(&template, UnixMillis(1))

@@ -4,14 +4,18 @@
 
 use std::sync::Arc;
 
+use alloy::primitives::{Address, FixedBytes};
 use mediblock_protocol::ids::{
     AttrName, PatientId, Role, Salt, TemplateRef, TemplateVersion, TxId, UnixMillis, UserId,
 };
 use mediblock_protocol::keys::Keypair;
 use mediblock_protocol::record::InitialTransaction;
+use mediblock_protocol::template::Template;
 use mediblock_protocol::value::{Attributes, Value};
 use mediblock_relay::AppState;
-use mediblock_relay::chain::Chain;
+use mediblock_relay::chain::anvil::Anvil;
+use mediblock_relay::chain::registry::{self, MediBlockRegistry, Rule};
+use mediblock_relay::chain::{Chain, setup};
 use mediblock_relay::keys::RelayKeys;
 use mediblock_relay::store::Store;
 use mediblock_relay::store::users::User;
@@ -86,4 +90,37 @@ pub(crate) fn vital_signs(
         salt: Salt::random(rng),
         prev: None,
     }
+}
+
+/// Deploys a registry from anvil's account `account` (which becomes its relay), registers
+/// `template` with these on-chain `rules` (tests make them stricter than the relay's), and
+/// connects a chain client that co-signs with that account (1 confirmation).
+pub(crate) async fn registry_with(
+    anvil: &Anvil,
+    account: usize,
+    template: &Template,
+    rules: Vec<Rule>,
+) -> Chain {
+    let provider = registry::provider(anvil.url(), anvil.signer(account));
+    let address = setup::deploy_as_relay(&provider, anvil.address(account))
+        .await
+        .unwrap();
+    MediBlockRegistry::new(address, provider.clone())
+        .registerTemplate(
+            FixedBytes(template.reference().id.chain_id()),
+            template.reference().version.get(),
+            FixedBytes(template.hash()),
+            rules,
+            Address::ZERO,
+        )
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    Chain::connect(provider, address, 1)
+        .await
+        .unwrap()
+        .with_cosigner(anvil.signer(account))
 }
