@@ -102,17 +102,14 @@ impl Relay {
             Value::Text("Resting, no distress.".into()),
         );
         let (tid, pid) = (ti.tid, ti.pid);
-        let sealed = ti
-            .sign(&self.nurse)
-            .seal(&self.nurse, &self.relay_keys.public(), &mut self.rng)
-            .unwrap();
-        let (status, body) = call(
+        let (status, body) = support::post_sealed(
             &self.app,
-            post(
-                "/api/v1/submissions",
-                Some(&self.token),
-                serde_json::to_string(&sealed).unwrap(),
-            ),
+            "/api/v1/submissions",
+            &self.token,
+            ti,
+            &self.nurse,
+            &self.relay_keys.public(),
+            &mut self.rng,
         )
         .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
@@ -334,17 +331,14 @@ async fn wallet_path_with_an_anvil_account_as_the_wallet() {
     };
     let tid = ti.tid;
     let signed_ti = ti.clone();
-    let sealed = ti
-        .sign(&dr)
-        .seal(&dr, &r.relay_keys.public(), &mut r.rng)
-        .unwrap();
-    let (status, answer) = call(
+    let (status, answer) = support::post_sealed(
         &r.app,
-        post(
-            "/api/v1/submissions/wallet",
-            Some(&token),
-            serde_json::to_string(&sealed).unwrap(),
-        ),
+        "/api/v1/submissions/wallet",
+        &token,
+        ti,
+        &dr,
+        &r.relay_keys.public(),
+        &mut r.rng,
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
@@ -394,17 +388,14 @@ async fn wallet_path_with_an_anvil_account_as_the_wallet() {
         ..signed_ti
     };
     let unsent_tid = unsent.tid;
-    let sealed = unsent
-        .sign(&dr)
-        .seal(&dr, &r.relay_keys.public(), &mut r.rng)
-        .unwrap();
-    let (status, answer) = call(
+    let (status, answer) = support::post_sealed(
         &r.app,
-        post(
-            "/api/v1/submissions/wallet",
-            Some(&token),
-            serde_json::to_string(&sealed).unwrap(),
-        ),
+        "/api/v1/submissions/wallet",
+        &token,
+        unsent,
+        &dr,
+        &r.relay_keys.public(),
+        &mut r.rng,
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");

@@ -17,7 +17,7 @@ mod http;
 #[path = "support/relay.rs"]
 mod support;
 
-use http::{call, get, post, sign_in};
+use http::{call, get, sign_in};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -130,17 +130,14 @@ impl Relay {
         let pid = PatientId::random(&mut self.rng);
         let ti = support::vital_signs(&mut self.rng, &self.uid, pid, heart_rate);
         let (tid, pid) = (ti.tid, ti.pid);
-        let sealed = ti
-            .sign(&self.nurse)
-            .seal(&self.nurse, &self.relay_keys.public(), &mut self.rng)
-            .unwrap();
-        let (status, body) = call(
+        let (status, body) = support::post_sealed(
             &self.app,
-            post(
-                "/api/v1/submissions",
-                Some(&self.token),
-                serde_json::to_string(&sealed).unwrap(),
-            ),
+            "/api/v1/submissions",
+            &self.token,
+            ti,
+            &self.nurse,
+            &self.relay_keys.public(),
+            &mut self.rng,
         )
         .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");

@@ -1,5 +1,6 @@
 //! Building blocks shared by the relay's test files: a user enrolled straight into the
-//! store, the relay's state over a store and a chain, and a vital-signs record.
+//! store, the relay's state over a store and a chain, a vital-signs record, and posting a
+//! sealed record. Test files that use it also include `support/http.rs` as `http`.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -123,4 +124,23 @@ pub(crate) async fn registry_with(
         .await
         .unwrap()
         .with_cosigner(anvil.signer(account))
+}
+
+/// Signs `ti` as `author`, seals it to the relay's public keys and posts it to `path`
+/// (`/api/v1/submissions` or `/api/v1/submissions/wallet`) with `token`.
+pub(crate) async fn post_sealed(
+    app: &axum::Router,
+    path: &str,
+    token: &str,
+    ti: InitialTransaction,
+    author: &Keypair,
+    relay: &mediblock_protocol::keys::PublicKeys,
+    rng: &mut impl CryptoRng,
+) -> (axum::http::StatusCode, serde_json::Value) {
+    let sealed = ti.sign(author).seal(author, relay, rng).unwrap();
+    crate::http::call(
+        app,
+        crate::http::post(path, Some(token), serde_json::to_string(&sealed).unwrap()),
+    )
+    .await
 }
