@@ -31,7 +31,7 @@ fn sample_ti(rng: &mut ChaCha20Rng) -> InitialTransaction {
     .into_iter()
     .collect();
     InitialTransaction {
-        tid: TxId::random(rng),
+        tid: TxId::for_ticket(1, rng),
         uid: UserId::new("dr.ada").unwrap(),
         pid: PatientId::random(rng),
         template: TemplateRef {

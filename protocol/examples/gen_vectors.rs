@@ -67,7 +67,7 @@ fn sample_ti(rng: &mut ChaCha20Rng, prev: bool) -> InitialTransaction {
     .into_iter()
     .collect();
     InitialTransaction {
-        tid: TxId::random(rng),
+        tid: TxId::for_ticket(1, rng),
         uid: UserId::new("dr.ada").unwrap(),
         pid: PatientId::random(rng),
         template: TemplateRef {

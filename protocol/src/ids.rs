@@ -125,11 +125,32 @@ hex_id!(
 );
 
 impl TxId {
-    /// A fresh random transaction id.
+    /// A fully random transaction id, with no ticket. A relay refuses it; being removed.
     pub fn random(rng: &mut impl CryptoRng) -> Self {
         let mut b = [0u8; 16];
         rng.fill_bytes(&mut b);
         Self(b)
+    }
+
+    /// A transaction id for a relay-issued ticket: the ticket number (big-endian u64) in the
+    /// first 8 bytes, then 8 random bytes.
+    ///
+    /// The registry marks each ticket used in a bitmap (256 tickets per storage word) instead
+    /// of a fresh storage slot per tid, which is what keeps a per-record anchor under its gas
+    /// budget; a ticket is used once, so a tid is anchored once (docs/PROTOCOL.md, "Tickets").
+    /// The random half keeps a tid unguessable from the ticket sequence.
+    pub fn for_ticket(ticket: u64, rng: &mut impl CryptoRng) -> Self {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&ticket.to_be_bytes());
+        rng.fill_bytes(&mut b[8..]);
+        Self(b)
+    }
+
+    /// The ticket number: the first 8 bytes, big-endian.
+    pub fn ticket(&self) -> u64 {
+        let mut t = [0u8; 8];
+        t.copy_from_slice(&self.0[..8]);
+        u64::from_be_bytes(t)
     }
 }
 
@@ -440,6 +461,19 @@ impl fmt::Display for LeafIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tid_carries_its_ticket_in_front() {
+        use rand_core::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::from_seed([7; 32]);
+        let ticket = 0x0102_0304_0506_0708;
+        let a = TxId::for_ticket(ticket, &mut rng);
+        let b = TxId::for_ticket(ticket, &mut rng);
+        assert_eq!(a.ticket(), ticket);
+        assert_eq!(a.as_bytes()[..8], [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_ne!(a, b, "the random half differs");
+        assert_eq!(TxId::for_ticket(u64::MAX, &mut rng).ticket(), u64::MAX);
+    }
 
     #[test]
     fn hex_ids_round_trip_and_refuse_bad_text() {

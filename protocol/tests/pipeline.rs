@@ -41,7 +41,7 @@ fn ti(rng: &mut ChaCha20Rng, heart_rate: i64, triage: Option<&str>) -> InitialTr
         attributes.insert(name("triage"), Value::Enum(t.into()));
     }
     InitialTransaction {
-        tid: TxId::random(rng),
+        tid: TxId::for_ticket(1, rng),
         uid: UserId::new("nurse.bo").unwrap(),
         pid: PatientId::random(rng),
         template: TemplateRef {
@@ -123,7 +123,7 @@ fn seal_open_generate_store() {
         vt
     );
     // Moved to another record id: refused.
-    let other = TxId::random(&mut rng);
+    let other = TxId::for_ticket(2, &mut rng);
     assert_eq!(
         ValidatedTransaction::open_at_rest(&envelope, &at_rest, &other),
         Err(Error::Crypto)
@@ -145,7 +145,7 @@ fn relay_refuses_wrong_author_and_moved_ids() {
 
     // Outer ids changed: the associated data no longer matches.
     let mut moved = sealed.clone();
-    moved.tid = TxId::random(&mut rng);
+    moved.tid = TxId::for_ticket(3, &mut rng);
     assert_eq!(moved.open(&relay, &nurse.public()), Err(Error::Crypto));
     let mut moved = sealed.clone();
     moved.uid = UserId::new("dr.mallory").unwrap();
