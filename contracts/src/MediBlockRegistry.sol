@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // MediBlockRegistry: the MediBlock registry contract, the address everyone uses. It keeps
 // who may submit (relays and enrolled wallets), the transaction templates with their
-// on-chain rules, every anchored record with its verdict, and the latest checkpoint of the
-// relay's Merkle log. This file holds the three operations relays and wallets send; the
-// admin functions and views live in MediBlockRegistryAdmin, reached through the fallback.
+// on-chain rules, which tickets anchored records have used, and the latest checkpoint of
+// the relay's Merkle log; every anchored record, with its verdict, is in its RecordAnchored
+// event. This file holds the three operations relays and wallets send; the admin functions
+// and views live in MediBlockRegistryAdmin, reached through the fallback.
 // docs/CONTRACTS.md explains every function, event and invariant.
 pragma solidity 0.8.37;
 
@@ -12,9 +13,10 @@ import {RangeRules} from "./RangeRules.sol";
 import {RegistryStorage} from "./RegistryStorage.sol";
 
 /// @title MediBlock registry: submitters, templates, records and checkpoints.
-/// @notice Nothing personal is stored or logged here: records are random 128-bit ids,
-/// keccak256 commitments, template handles and verdicts. The de-identified on-chain values
-/// are checked from calldata and never stored.
+/// @notice Nothing personal is stored or logged here: records are 128-bit ids (a relay's
+/// ticket number, then 64 random bits), keccak256 commitments, template handles and
+/// verdicts. The de-identified on-chain values are checked from calldata and never stored.
+/// A ticket is used at most once, hence a tid is anchored at most once.
 ///
 /// The contract has no named functions, only a fallback, so that the three operations
 /// senders pay for skip Solidity's function dispatcher. The first calldata byte selects:
@@ -27,10 +29,12 @@ import {RegistryStorage} from "./RegistryStorage.sol";
 ///   0x03 OP_CHECKPOINT, sent by a relay (41 bytes):
 ///     0x03 | tree size u64 | root[32]
 ///
-/// (big-endian throughout). Any other calldata is a standard ABI call of the admin module
-/// (MediBlockRegistryAdmin), executed here by DELEGATECALL on this contract's storage; the
-/// artifact's ABI is that module's ABI. No module function selector starts with 0x01,
-/// 0x02 or 0x03 (the build script checks), so an ABI call never reaches an operation.
+/// (big-endian throughout; a tid is a relay-issued ticket u64 then 8 random bytes, and the
+/// registry marks each ticket used once). Any other calldata is a standard ABI call of the
+/// admin module (MediBlockRegistryAdmin), executed here by DELEGATECALL on this contract's
+/// storage; the artifact's ABI is that module's ABI. No module function selector starts
+/// with 0x01, 0x02 or 0x03 (the build script checks), so an ABI call never reaches an
+/// operation.
 contract MediBlockRegistry is RegistryStorage {
     uint256 private constant OP_ANCHOR = 0x01;
     uint256 private constant OP_ANCHOR_COSIGNED = 0x02;
@@ -39,7 +43,6 @@ contract MediBlockRegistry is RegistryStorage {
     uint256 private constant COSIGNED_HEADER = 124;
     uint256 private constant CHECKPOINT_LENGTH = 41;
     uint256 private constant TID_MASK = 0xffffffffffffffffffffffffffffffff00000000000000000000000000000000;
-    uint256 private constant META_MASK = 0xffffffff;
     /// @dev secp256k1n / 2: signatures with a larger s are refused (EIP-2).
     uint256 private constant HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
 
@@ -145,22 +148,25 @@ contract MediBlockRegistry is RegistryStorage {
         }
     }
 
-    /// @dev Writes the record of the calldata's tid (bytes 1..17) and commitment (bytes
-    /// 17..49) with metadata `meta` (handle | verdict | path), once, and logs it.
+    /// @dev Marks the ticket of the calldata's tid (bytes 1..17; the ticket is its first 8
+    /// bytes) used, once, and logs the record: the tid, the commitment (bytes 17..49) and
+    /// `meta` (handle | verdict | path) with the sender.
     function _store(uint256 meta) private {
         bytes32 topic = RecordAnchored.selector;
         uint256 tid;
         bool duplicate;
         assembly ("memory-safe") {
             tid := and(calldataload(1), TID_MASK)
-            let commitment := calldataload(17)
-            mstore(0x00, tid)
-            mstore(0x20, _records.slot)
+            let ticket := shr(192, tid)
+            mstore(0x00, shr(8, ticket))
+            mstore(0x20, _usedTickets.slot)
             let slot := keccak256(0x00, 0x40)
-            duplicate := iszero(iszero(sload(slot)))
+            let bits := sload(slot)
+            let bit := shl(and(ticket, 0xff), 1)
+            duplicate := iszero(iszero(and(bits, bit)))
             if iszero(duplicate) {
-                sstore(slot, or(and(commitment, not(META_MASK)), meta))
-                mstore(0x00, commitment)
+                sstore(slot, or(bits, bit))
+                mstore(0x00, calldataload(17))
                 mstore(0x20, or(shl(96, caller()), meta))
                 log2(0x00, 0x40, topic, tid)
             }

@@ -260,16 +260,11 @@ contract MediBlockRegistryAdmin is RegistryStorage {
 
     // ---------------------------------------------------------------- records
 
-    /// @notice An anchored record: its template handle (0 when `tid` was never anchored),
-    /// verdict, path (1 relay, 2 wallet) and the first 28 bytes of its commitment (the full
-    /// commitment is in its RecordAnchored event).
-    function recordOf(bytes16 tid)
-        external
-        view
-        returns (uint16 template, uint8 verdict, uint8 path, bytes28 commitmentPrefix)
-    {
-        uint256 word = _records[tid];
-        return (uint16(word >> 16), uint8(word >> 8), uint8(word), bytes28(bytes32(word)));
+    /// @notice Whether a record whose tid carries `ticket` (the tid's first 8 bytes,
+    /// big-endian) has been anchored. At most one has: its commitment, template, verdict,
+    /// path and submitter are in its RecordAnchored event, found by a log filter on the tid.
+    function ticketUsed(uint64 ticket) external view returns (bool) {
+        return (_usedTickets[ticket >> 8] >> (ticket & 0xff)) & 1 != 0;
     }
 
     /// @notice The EIP-712 digest a relay signs to co-sign `submitter`'s record.

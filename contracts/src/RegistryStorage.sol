@@ -72,9 +72,11 @@ abstract contract RegistryStorage {
     /// answers "may this relay anchor (or co-sign) this template, and by which rules?".
     mapping(uint256 key => uint256 hot) internal _grants;
 
-    /// @dev `_records[tid]` = the commitment's first 28 bytes | handle (bits 16..31) |
-    /// verdict (bits 8..15) | path (bits 0..7); never zero once written (a path is never 0).
-    mapping(bytes16 tid => uint256 word) internal _records;
+    /// @dev The ticket bitmap: bit `ticket & 0xff` of `_usedTickets[ticket >> 8]` is set once
+    /// a record whose tid carries `ticket` (the tid's first 8 bytes, big-endian) is anchored,
+    /// and never cleared. 256 tickets share a word, so only the first of a word pays for a
+    /// fresh slot. The records themselves are in their RecordAnchored events.
+    mapping(uint64 word => uint256 bits) internal _usedTickets;
 
     /// @dev Root of the latest anchored checkpoint.
     bytes32 internal _checkpointRoot;
@@ -124,7 +126,8 @@ abstract contract RegistryStorage {
     error InvalidTemplate();
     /// @notice The template is already in the requested state.
     error TemplateStatusUnchanged(uint16 handle, bool active);
-    /// @notice A record with this transaction id was already anchored.
+    /// @notice A record whose tid carries the same ticket (the tid's first 8 bytes) was
+    /// already anchored: this tid itself, or another with the same ticket.
     error AlreadyAnchored(bytes16 tid);
     /// @notice Calldata or a value list has the wrong length for the operation or template.
     error BadLength(uint256 got, uint256 expected);

@@ -125,7 +125,8 @@ hex_id!(
 );
 
 impl TxId {
-    /// A fully random transaction id, with no ticket. A relay refuses it; being removed.
+    /// A fully random transaction id: a ticket nobody issued, what a forger would make.
+    /// A relay refuses it (`ticket_unknown`); tests use it to forge rows.
     pub fn random(rng: &mut impl CryptoRng) -> Self {
         let mut b = [0u8; 16];
         rng.fill_bytes(&mut b);

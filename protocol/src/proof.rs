@@ -11,8 +11,9 @@
 //!    chain and registry the file claims.
 //! 2. The caller reads the few facts it needs from an Ethereum node ([`ChainFacts`]: the
 //!    chain id, the `CheckpointAnchored` event in the stated transaction, the root the
-//!    registry computes from the proof, `recordOf(tid)` and the record's own
-//!    `RecordAnchored` event) and [`Report::check_chain`] compares them with the file.
+//!    registry computes from the proof, whether the registry marks the tid's ticket used,
+//!    and the tid's `RecordAnchored` event wherever it is) and [`Report::check_chain`]
+//!    compares them with the file.
 //!
 //! `docs/PROOFS.md` specifies the JSON format field by field.
 //!
@@ -27,11 +28,14 @@
 //!   the report records what was pinned ([`Report::pinned`]) so the output can say so.
 //!   Given the registry, the chain, not the relay's key, is what makes a checkpoint
 //!   binding: the registry only accepts checkpoints from enrolled relays.
-//! - The registry's `recordOf(tid)` is always read, whether or not the file carries the
-//!   record's acknowledgement: when the chain anchored the tid, its commitment must be the
-//!   file's and the chain's verdict is reported ([`Report::chain_verdict`]); when it did
-//!   not, the file proves nothing about the tid or a verdict, only that the commitment is
-//!   in the anchored log, and a file that claims an acknowledgement fails.
+//! - The chain's record of the tid is always read, whether or not the file carries the
+//!   record's acknowledgement: the registry's `ticketUsed(ticket)` and the tid's
+//!   `RecordAnchored` event, found by a log filter on the tid (the registry logs at most one
+//!   per ticket). When the chain anchored the tid, its commitment must be the file's and the
+//!   chain's verdict is reported ([`Report::chain_verdict`]); when it did not, the file
+//!   proves nothing about the tid or a verdict, only that the commitment is in the anchored
+//!   log, and a file that claims an acknowledgement fails. A ticket marked used with no
+//!   event for this tid (or the reverse) fails too.
 //! - A file may withhold the record's content (`record.content` absent): then the signature
 //!   and the commitment cannot be checked, and the file proves only that this commitment
 //!   is in the anchored log (and, when the chain anchored the tid, that it was anchored
@@ -311,7 +315,7 @@ pub struct Report {
     /// What the verifier pinned; anything not pinned was taken from the file.
     #[serde(skip)]
     pub pinned: Pinned,
-    /// The registry's verdict on the record, from `recordOf(tid)`, once the chain checks
+    /// The registry's verdict on the record, from the tid's event, once the chain checks
     /// found the tid anchored with the file's commitment. `None` before the chain checks,
     /// when they failed, or when the chain has no anchor for the tid (then nothing about
     /// the tid or a verdict is proven).
@@ -391,7 +395,7 @@ impl Report {
             "record_anchored",
             outcome.map(|o| match o {
                 RecordAnchorOutcome::Anchored(verdict) => format!(
-                    "recordOf(tid) holds this commitment, anchored as {}",
+                    "the registry anchored this transaction id with this commitment, as {}",
                     describe_verdict(verdict)
                 ),
                 RecordAnchorOutcome::NotAnchored => "the registry has no anchor for this \
@@ -425,7 +429,7 @@ pub fn describe_verdict(v: Verdict) -> String {
 
 /// What the record check found on chain.
 enum RecordAnchorOutcome {
-    /// `recordOf(tid)` holds the file's commitment with this verdict.
+    /// The tid's event holds the file's commitment with this verdict.
     Anchored(Verdict),
     /// The registry has no anchor for the tid (and the file claims none).
     NotAnchored,
@@ -477,29 +481,42 @@ fn check_record_anchor(
     facts: &ChainFacts,
 ) -> Result<RecordAnchorOutcome, ProofFailure> {
     let mismatch = |why: String| Err(ProofFailure::RecordAnchorMismatch(why));
-    let Some(on_chain) = &facts.record_of else {
+    let Some(event) = &facts.record_event else {
+        if facts.ticket_used {
+            return mismatch(format!(
+                "the registry marks ticket {} used, but no RecordAnchored event carries this \
+                 transaction id: another transaction id took the ticket",
+                bundle.record.tid.ticket()
+            ));
+        }
         return match bundle.record_anchor {
             Some(_) => Err(ProofFailure::RecordNotAnchored),
             None => Ok(RecordAnchorOutcome::NotAnchored),
         };
     };
-    let commitment = bundle.record.commitment.as_bytes();
-    if on_chain.commitment_prefix[..] != commitment[..28] {
+    if !facts.ticket_used {
         return mismatch(format!(
-            "recordOf holds commitment prefix {} for this transaction id, the file's commitment is {}",
-            hex::encode(on_chain.commitment_prefix),
-            bundle.record.commitment
+            "the node shows an event for this transaction id, but the registry says ticket {} \
+             is unused",
+            bundle.record.tid.ticket()
         ));
     }
-    let chain_verdict = verdict_of_byte(on_chain.verdict);
+    if event.commitment != bundle.record.commitment {
+        return mismatch(format!(
+            "the registry anchored commitment {} under this transaction id, the file's \
+             commitment is {}",
+            event.commitment, bundle.record.commitment
+        ));
+    }
+    let chain_verdict = verdict_of_byte(event.verdict);
     let Some(ack) = &bundle.record_anchor else {
         return Ok(RecordAnchorOutcome::Anchored(chain_verdict));
     };
     let verdict = verdict_byte(ack.verdict);
-    if on_chain.verdict != verdict {
+    if event.verdict != verdict {
         return mismatch(format!(
-            "recordOf holds verdict {} ({}), the acknowledgement says {} ({})",
-            on_chain.verdict,
+            "the registry anchored verdict {} ({}), the acknowledgement says {} ({})",
+            event.verdict,
             describe_verdict(chain_verdict),
             verdict,
             describe_verdict(ack.verdict)
@@ -511,24 +528,19 @@ fn check_record_anchor(
         block_hash: ack.block_hash,
         log_index: ack.log_index,
     };
-    match &facts.record_event {
-        Some(event) if event.commitment != bundle.record.commitment => mismatch(format!(
-            "the acknowledged transaction anchored commitment {}",
-            event.commitment
-        )),
-        Some(event) if event.position != stated => mismatch(format!(
-            "the record's event is in block {} at log {}, the acknowledgement says block {} at log {}",
+    if event.position != stated {
+        return mismatch(format!(
+            "the record's event is in transaction {} (block {}, log {}), the acknowledgement \
+             says transaction {} (block {}, log {})",
+            event.position.tx_hash,
             event.position.block_number,
             event.position.log_index,
+            stated.tx_hash,
             stated.block_number,
             stated.log_index
-        )),
-        Some(_) => Ok(RecordAnchorOutcome::Anchored(chain_verdict)),
-        None => mismatch(format!(
-            "transaction {} has no RecordAnchored event for this transaction id",
-            ack.tx_hash
-        )),
+        ));
     }
+    Ok(RecordAnchorOutcome::Anchored(chain_verdict))
 }
 
 /// The registry's verdict byte for a verdict: 0 valid, 1 + i rejected at on-chain attribute
@@ -571,20 +583,13 @@ pub struct CheckpointEvent {
     pub position: ChainPosition,
 }
 
-/// What `recordOf(tid)` returned, for an anchored tid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecordOf {
-    /// The registry's verdict byte (see [`verdict_byte`]).
-    pub verdict: u8,
-    /// The first 28 bytes of the anchored commitment.
-    pub commitment_prefix: [u8; 28],
-}
-
-/// A `RecordAnchored` event of the file's tid, found in the acknowledged transaction.
+/// The registry's `RecordAnchored` event of the file's tid, wherever it is on chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordEvent {
     /// The anchored commitment.
     pub commitment: Commitment,
+    /// The registry's verdict byte (see [`verdict_byte`]).
+    pub verdict: u8,
     /// Where it is.
     pub position: ChainPosition,
 }
@@ -599,10 +604,10 @@ pub struct ChainFacts {
     pub checkpoint_event: Option<CheckpointEvent>,
     /// `rootFromInclusionProof(leaf hash, index, size, path)`; `None` when it reverted.
     pub contract_root: Option<Hash32>,
-    /// `recordOf(tid)`, always read; `None` when the tid was never anchored.
-    pub record_of: Option<RecordOf>,
-    /// The `RecordAnchored` event of the tid in the acknowledged transaction (read only
-    /// when the file carries an acknowledgement).
+    /// The registry's `ticketUsed(ticket)` for the tid's ticket, always read.
+    pub ticket_used: bool,
+    /// The registry's `RecordAnchored` event of the tid, found by a log filter on the tid
+    /// (always searched; the registry logs at most one per ticket). `None`: not anchored.
     pub record_event: Option<RecordEvent>,
 }
 
@@ -943,12 +948,10 @@ mod tests {
                 position: at(9, 2),
             }),
             contract_root: Some(root),
-            record_of: Some(RecordOf {
-                verdict: 0,
-                commitment_prefix: commitment.as_bytes()[..28].try_into().unwrap(),
-            }),
+            ticket_used: true,
             record_event: Some(RecordEvent {
                 commitment,
+                verdict: 0,
                 position: at(5, 0),
             }),
         };
@@ -1177,15 +1180,14 @@ mod tests {
         };
         // The chain anchored the tid as rejected: the verdict is the chain's.
         let mut facts = good.clone();
-        facts.record_of.as_mut().unwrap().verdict = 1;
-        facts.record_event = None;
+        facts.record_event.as_mut().unwrap().verdict = 1;
         let report = verify(&bundle, &facts);
         assert!(report.ok(), "{report:#?}");
         assert_eq!(
             report.chain_verdict,
             Some(Verdict::Rejected { attribute_index: 0 })
         );
-        facts.record_of.as_mut().unwrap().verdict = 255;
+        facts.record_event.as_mut().unwrap().verdict = 255;
         assert_eq!(
             verify(&bundle, &facts).chain_verdict,
             Some(Verdict::Rejected {
@@ -1193,7 +1195,7 @@ mod tests {
             })
         );
         // The chain anchored the tid with another commitment.
-        facts.record_of.as_mut().unwrap().commitment_prefix[27] ^= 1;
+        facts.record_event.as_mut().unwrap().commitment = Commitment::from_bytes([3; 32]);
         assert_eq!(
             verify(&bundle, &facts)
                 .first_failure()
@@ -1201,7 +1203,8 @@ mod tests {
             Some("record_anchor_mismatch")
         );
         // The chain has no anchor for the tid: it verifies, but nothing about the tid.
-        facts.record_of = None;
+        facts.record_event = None;
+        facts.ticket_used = false;
         let report = verify(&bundle, &facts);
         assert!(report.ok(), "{report:#?}");
         assert_eq!(report.chain_verdict, None);
@@ -1274,22 +1277,40 @@ mod tests {
             ),
             (
                 "the tid was never anchored",
-                Box::new(|f| f.record_of = None),
+                Box::new(|f| {
+                    f.record_event = None;
+                    f.ticket_used = false;
+                }),
                 "record_not_anchored",
             ),
             (
                 "another commitment anchored",
-                Box::new(|f| f.record_of.as_mut().unwrap().commitment_prefix[0] ^= 1),
+                Box::new(|f| {
+                    f.record_event.as_mut().unwrap().commitment = Commitment::from_bytes([3; 32])
+                }),
                 "record_anchor_mismatch",
             ),
             (
                 "the verdict flipped",
-                Box::new(|f| f.record_of.as_mut().unwrap().verdict = 1),
+                Box::new(|f| f.record_event.as_mut().unwrap().verdict = 1),
                 "record_anchor_mismatch",
             ),
             (
-                "no event in the acknowledged transaction",
+                "the event is in another transaction",
+                Box::new(|f| {
+                    f.record_event.as_mut().unwrap().position.tx_hash =
+                        ChainHash::from_bytes([4; 32])
+                }),
+                "record_anchor_mismatch",
+            ),
+            (
+                "another tid took the ticket",
                 Box::new(|f| f.record_event = None),
+                "record_anchor_mismatch",
+            ),
+            (
+                "an event, but the ticket is unused",
+                Box::new(|f| f.ticket_used = false),
                 "record_anchor_mismatch",
             ),
         ];

@@ -142,7 +142,8 @@ async fn main() {
         .into_iter()
         .collect();
         let ti = InitialTransaction {
-            tid: TxId::random(&mut rng),
+            // Consecutive tickets, as one store issues them.
+            tid: TxId::for_ticket((1 << 40) + i as u64, &mut rng),
             uid: uid.clone(),
             pid,
             template: TemplateRef {

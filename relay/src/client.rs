@@ -166,9 +166,14 @@ pub async fn submit(
     let attributes = template
         .map_form(&form)
         .map_err(|v| format!("the record breaks its template's rules: {}", json!(v)))?;
+    let issued = session.post("/api/v1/tickets", &json!({})).await?;
+    let ticket: u64 = issued["ticket"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .ok_or("the relay answered no ticket")?;
     let mut rng = UnwrapErr(getrandom::SysRng);
     let ti = InitialTransaction {
-        tid: TxId::random(&mut rng),
+        tid: TxId::for_ticket(ticket, &mut rng),
         uid: uid.clone(),
         pid: patient.unwrap_or_else(|| PatientId::random(&mut rng)),
         template: template.reference(),

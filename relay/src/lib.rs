@@ -108,6 +108,7 @@ pub fn app(state: AppState) -> Router {
         .route("/records/{tid}/erasure", post(erasure::request))
         .route("/audit", get(api::audit::audit))
         .route("/rejected", get(records::rejected))
+        .route("/tickets", post(api::tickets::issue))
         .route("/submissions", post(submissions::submit))
         .route("/submissions/wallet", post(submissions::submit_wallet))
         .route("/submissions/{tid}", get(submissions::status))

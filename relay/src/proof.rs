@@ -8,6 +8,7 @@ use std::path::Path;
 
 use alloy::primitives::{Address, B256, FixedBytes};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent as _;
 use mediblock_protocol::encoding::Canonical as _;
 use mediblock_protocol::envelope::Envelope;
@@ -15,8 +16,7 @@ use mediblock_protocol::ids::{ChainHash, Commitment, EthAddress, PatientId, TxId
 use mediblock_protocol::merkle::{self, Keccak256Tree, TreeHasher as _};
 use mediblock_protocol::proof::{
     Author, ChainFacts, ChainPosition, ChainRef, CheckpointEvent, Content, PROOF_FORMAT,
-    PROOF_VERSION, Pinned, ProofBundle, RecordEvent, RecordOf, RecordPart, Report,
-    describe_verdict,
+    PROOF_VERSION, Pinned, ProofBundle, RecordEvent, RecordPart, Report, describe_verdict,
 };
 use mediblock_protocol::validated::{Ack, ValidatedTransaction, Verdict};
 
@@ -308,34 +308,58 @@ async fn chain_facts(bundle: &ProofBundle, provider: &DynProvider) -> Result<Cha
         Err(alloy::contract::Error::ZeroData(..)) => None,
         Err(e) => return Err(rpc(&e)),
     };
-    // `recordOf(tid)` is read whether or not the file carries the acknowledgement: a file
-    // stripped of it must still show the chain's verdict, and must not borrow a tid.
+    // The chain's record of the tid is read whether or not the file carries the
+    // acknowledgement: a file stripped of it must still show the chain's verdict, and must
+    // not borrow a tid. The ticket is state; the event is found by its tid topic.
     let tid = FixedBytes::<16>(*bundle.record.tid.as_bytes());
-    let on_chain = match contract.recordOf(tid).call().await {
-        Ok(r) => Some(r),
-        Err(alloy::contract::Error::ZeroData(..)) => None,
-        Err(e) if e.as_revert_data().is_some() => None,
+    facts.ticket_used = match contract.ticketUsed(bundle.record.tid.ticket()).call().await {
+        Ok(used) => used,
+        Err(alloy::contract::Error::ZeroData(..)) => false,
+        Err(e) if e.as_revert_data().is_some() => false,
         Err(e) => return Err(rpc(&e)),
     };
-    facts.record_of = on_chain.filter(|r| r.template != 0).map(|r| RecordOf {
-        verdict: r.verdict,
-        commitment_prefix: r.commitmentPrefix.0,
-    });
-    if let Some(ack) = &bundle.record_anchor
-        && let Some(receipt) = provider
-            .get_transaction_receipt(B256::from(*ack.tx_hash.as_bytes()))
-            .await
-            .map_err(|e| rpc(&e))?
-        && receipt.status()
-    {
-        facts.record_event = receipt.inner.logs().iter().find_map(|log| {
-            if log.address() != registry_address {
-                return None;
-            }
+    let hint = bundle.record_anchor.as_ref().map(|a| a.block_number);
+    facts.record_event = record_event(provider, registry_address, tid, hint)
+        .await
+        .map_err(|e| rpc(&e))?;
+    Ok(facts)
+}
+
+/// The registry's `RecordAnchored` event of `tid`: looked for first in block `hint` (the
+/// acknowledgement's), then over the whole chain in ranges of [`crate::chain::LOG_RANGE`]
+/// blocks. The registry logs at most one per ticket, so the first found is the one.
+async fn record_event(
+    provider: &DynProvider,
+    registry: Address,
+    tid: FixedBytes<16>,
+    hint: Option<u64>,
+) -> Result<Option<RecordEvent>, alloy::transports::TransportError> {
+    let mut topic = [0u8; 32];
+    topic[..16].copy_from_slice(&tid.0);
+    let filter = Filter::new()
+        .address(registry)
+        .event_signature(MediBlockRegistry::RecordAnchored::SIGNATURE_HASH)
+        .topic1(B256::from(topic));
+    let head = provider.get_block_number().await?;
+    let mut ranges: Vec<(u64, u64)> = hint
+        .filter(|h| *h <= head)
+        .map(|h| (h, h))
+        .into_iter()
+        .collect();
+    let step = crate::chain::LOG_RANGE;
+    ranges.extend((0..=head / step).map(|i| (i * step, head.min(i * step + step - 1))));
+    for (from, to) in ranges {
+        let logs = provider
+            .get_logs(&filter.clone().from_block(from).to_block(to))
+            .await?;
+        let found = logs.iter().filter(|l| !l.removed).find_map(|log| {
             let e = MediBlockRegistry::RecordAnchored::decode_log_data(log.data()).ok()?;
             (e.tid == tid).then_some(())?;
+            // info: submitter · handle · verdict (byte 30) · path.
+            let verdict = e.info.to_be_bytes::<32>()[30];
             Some(RecordEvent {
                 commitment: Commitment::from_bytes(e.commitment.0),
+                verdict,
                 position: ChainPosition {
                     tx_hash: ChainHash::from_bytes(log.transaction_hash?.0),
                     block_number: log.block_number?,
@@ -344,8 +368,11 @@ async fn chain_facts(bundle: &ProofBundle, provider: &DynProvider) -> Result<Cha
                 },
             })
         });
+        if found.is_some() {
+            return Ok(found);
+        }
     }
-    Ok(facts)
+    Ok(None)
 }
 
 /// The human-readable result of `mediblock verify`.

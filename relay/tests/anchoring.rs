@@ -95,7 +95,8 @@ impl Relay {
     async fn submit(&mut self, heart_rate: i64) -> (TxId, PatientId) {
         let pid = PatientId::random(&mut self.rng);
         let nurse = UserId::new("nurse.bo").unwrap();
-        let mut ti = support::vital_signs(&mut self.rng, &nurse, pid, heart_rate);
+        let ticket = support::ticket(&self.app, &self.token).await;
+        let mut ti = support::vital_signs(&mut self.rng, ticket, &nurse, pid, heart_rate);
         // Free text too: it is sealed and never goes on chain.
         ti.attributes.insert(
             AttrName::new("notes").unwrap(),
@@ -310,8 +311,9 @@ async fn wallet_path_with_an_anvil_account_as_the_wallet() {
     let token = sign_in(&r.app, "dr.wu", &dr).await;
 
     let name = |s: &str| AttrName::new(s).unwrap();
+    let ticket = support::ticket(&r.app, &token).await;
     let ti = InitialTransaction {
-        tid: TxId::random(&mut r.rng),
+        tid: TxId::for_ticket(ticket, &mut r.rng),
         uid: UserId::new("dr.wu").unwrap(),
         pid: PatientId::random(&mut r.rng),
         template: TemplateRef {
@@ -380,8 +382,9 @@ async fn wallet_path_with_an_anvil_account_as_the_wallet() {
 
     // A co-signed transaction the wallet never sends expires once the chain's time passes
     // its deadline: the submission ends `expired`, and the registry refuses it from then on.
+    let ticket = support::ticket(&r.app, &token).await;
     let unsent = InitialTransaction {
-        tid: TxId::random(&mut r.rng),
+        tid: TxId::for_ticket(ticket, &mut r.rng),
         pid: PatientId::random(&mut r.rng),
         salt: Salt::random(&mut r.rng),
         created_at: UnixMillis(6),

@@ -57,6 +57,7 @@ on_both_databases!(
     sign_in_needs_the_enrolled_key_and_a_fresh_challenge,
     enrolment_is_for_admins_and_ids_are_unique,
     submission_is_accepted_once_and_refusals_store_nothing,
+    tickets_are_issued_to_authors_and_bind_one_record,
     roles_outside_the_template_are_forbidden,
     templates_are_published_once_by_admins,
     records_are_read_decrypted_by_clinicians_and_every_read_is_logged,
@@ -179,7 +180,20 @@ impl Harness {
         (keys, token)
     }
 
-    fn ti(&mut self, uid: &str, heart_rate: i64) -> InitialTransaction {
+    /// A vital-signs record by `uid`, with a ticket the store issued to `uid`.
+    async fn ti(&mut self, uid: &str, heart_rate: i64) -> InitialTransaction {
+        let ticket = self
+            .store
+            .issue_ticket(&UserId::new(uid).unwrap(), mediblock_relay::now())
+            .await
+            .unwrap()
+            .unwrap();
+        let tid = TxId::for_ticket(ticket.number, &mut self.rng);
+        self.ti_with(tid, uid, heart_rate)
+    }
+
+    /// A vital-signs record by `uid` under `tid`, whatever its ticket.
+    fn ti_with(&mut self, tid: TxId, uid: &str, heart_rate: i64) -> InitialTransaction {
         let name = |s: &str| AttrName::new(s).unwrap();
         let attributes: Attributes = [
             (name("heart_rate"), Value::Integer(heart_rate)),
@@ -189,7 +203,7 @@ impl Harness {
         .into_iter()
         .collect();
         InitialTransaction {
-            tid: TxId::random(&mut self.rng),
+            tid,
             uid: UserId::new(uid).unwrap(),
             pid: PatientId::random(&mut self.rng),
             template: TemplateRef {
@@ -201,6 +215,14 @@ impl Harness {
             salt: Salt::random(&mut self.rng),
             prev: None,
         }
+    }
+
+    /// `POST /api/v1/tickets` with `token`: the ticket, after checking the answer's shape.
+    async fn ticket(&self, token: &str) -> u64 {
+        let (status, body) = self.post("/api/v1/tickets", Some(token), "").await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert!(body["expires_at"].as_u64().unwrap() > mediblock_relay::now().0);
+        body["ticket"].as_str().unwrap().parse().unwrap()
     }
 
     fn seal(&mut self, ti: InitialTransaction, signer: &Keypair, sealer: &Keypair) -> String {
@@ -375,7 +397,7 @@ async fn submission_is_accepted_once_and_refusals_store_nothing(db: Db) {
     let (nurse, token) = h.clinician("nurse.bo", "nurse").await;
 
     // A valid record: 202, leaf 0, queued; the same request again is an idempotent 202.
-    let ti = h.ti("nurse.bo", 72);
+    let ti = h.ti("nurse.bo", 72).await;
     let tid = ti.tid;
     let body = h.seal(ti.clone(), &nurse, &nurse);
     let (status, sub) = h
@@ -417,7 +439,7 @@ async fn submission_is_accepted_once_and_refusals_store_nothing(db: Db) {
     );
 
     // Out of range: 422 with every violation, kept in the audit.
-    let ti = h.ti("nurse.bo", 400);
+    let ti = h.ti("nurse.bo", 400).await;
     let bad_tid = ti.tid;
     let body = h.seal(ti, &nurse, &nurse);
     let (status, err) = h.post("/api/v1/submissions", Some(&token), body).await;
@@ -442,7 +464,7 @@ async fn submission_is_accepted_once_and_refusals_store_nothing(db: Db) {
 
     // Signed by someone else's key (sealed with the nurse's agreement key): signature_invalid.
     let mallory = Keypair::generate(&mut h.rng);
-    let ti = h.ti("nurse.bo", 72);
+    let ti = h.ti("nurse.bo", 72).await;
     let body = h.seal(ti, &mallory, &nurse);
     let (status, err) = h.post("/api/v1/submissions", Some(&token), body).await;
     assert_eq!(
@@ -451,7 +473,7 @@ async fn submission_is_accepted_once_and_refusals_store_nothing(db: Db) {
     );
 
     // Sealed with another agreement key (wrong key): decrypt_failed.
-    let ti = h.ti("nurse.bo", 72);
+    let ti = h.ti("nurse.bo", 72).await;
     let body = h.seal(ti, &nurse, &mallory);
     let (status, err) = h.post("/api/v1/submissions", Some(&token), body).await;
     assert_eq!(
@@ -460,7 +482,7 @@ async fn submission_is_accepted_once_and_refusals_store_nothing(db: Db) {
     );
 
     // Unknown template version.
-    let mut ti = h.ti("nurse.bo", 72);
+    let mut ti = h.ti("nurse.bo", 72).await;
     ti.template.version = TemplateVersion::new(9).unwrap();
     let body = h.seal(ti, &nurse, &nurse);
     let (status, err) = h.post("/api/v1/submissions", Some(&token), body).await;
@@ -470,7 +492,7 @@ async fn submission_is_accepted_once_and_refusals_store_nothing(db: Db) {
     );
 
     // Someone else's record under my session: forbidden.
-    let ti = h.ti("dr.eve", 72);
+    let ti = h.ti("dr.eve", 72).await;
     let body = h.seal(ti, &nurse, &nurse);
     let (status, err) = h.post("/api/v1/submissions", Some(&token), body).await;
     assert_eq!(
@@ -547,11 +569,75 @@ async fn submission_is_accepted_once_and_refusals_store_nothing(db: Db) {
     assert!(text.contains("mediblock_queue_depth 1\n"), "{text}");
 }
 
+async fn tickets_are_issued_to_authors_and_bind_one_record(db: Db) {
+    let mut h = Harness::new(db).await;
+    let (nurse, token) = h.clinician("nurse.bo", "nurse").await;
+    let (_, eve_token) = h.clinician("dr.eve", "doctor").await;
+    let (_, auditor_token) = h.clinician("aud.ray", "auditor").await;
+
+    // Issued as decimal strings, consecutively, with their expiry; not to auditors.
+    let mine = h.ticket(&token).await;
+    let eves = h.ticket(&eve_token).await;
+    assert_eq!(eves, mine + 1);
+    let (status, err) = h.post("/api/v1/tickets", Some(&auditor_token), "").await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+
+    let before = h.store.log_leaves().await.unwrap().len();
+    let post_with = |tid: TxId, h: &mut Harness| {
+        let ti = h.ti_with(tid, "nurse.bo", 72);
+        h.seal(ti, &nurse, &nurse)
+    };
+    // A ticket never issued, and one issued to someone else: 422 ticket_unknown.
+    for ticket in [mine + 1_000, eves] {
+        let tid = TxId::for_ticket(ticket, &mut h.rng);
+        let body = post_with(tid, &mut h);
+        let (status, err) = h.post("/api/v1/submissions", Some(&token), body).await;
+        assert_eq!(
+            (status, err["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("ticket_unknown")),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        h.store.log_leaves().await.unwrap().len(),
+        before,
+        "nothing written"
+    );
+
+    // Her own ticket: accepted; the same ticket under another tid: 409 ticket_used.
+    let tid = TxId::for_ticket(mine, &mut h.rng);
+    let body = post_with(tid, &mut h);
+    let (status, sub) = h.post("/api/v1/submissions", Some(&token), body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sub}");
+    let again = TxId::for_ticket(mine, &mut h.rng);
+    let body = post_with(again, &mut h);
+    let (status, err) = h.post("/api/v1/submissions", Some(&token), body).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::CONFLICT, Some("ticket_used"))
+    );
+    assert_eq!(h.store.log_leaves().await.unwrap().len(), before + 1);
+
+    // Unused tickets are limited per user: the 65th open one is 429 too_many_tickets.
+    for _ in 0..mediblock_relay::store::tickets::MAX_OPEN_TICKETS {
+        h.ticket(&token).await;
+    }
+    let (status, err) = h.post("/api/v1/tickets", Some(&token), "").await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("too_many_tickets"))
+    );
+    h.ticket(&eve_token).await;
+}
+
 async fn roles_outside_the_template_are_forbidden(db: Db) {
     let mut h = Harness::new(db).await;
     // The vital-signs template allows doctors and nurses, not pathologists.
     let (path, token) = h.clinician("path.kim", "pathologist").await;
-    let ti = h.ti("path.kim", 72);
+    let ti = h.ti("path.kim", 72).await;
     let body = h.seal(ti, &path, &path);
     let (status, err) = h.post("/api/v1/submissions", Some(&token), body).await;
     assert_eq!(
@@ -617,7 +703,7 @@ async fn records_are_read_decrypted_by_clinicians_and_every_read_is_logged(db: D
 
     let mut h = Harness::new(db).await;
     let (nurse, token) = h.clinician("nurse.bo", "nurse").await;
-    let ti = h.ti("nurse.bo", 72);
+    let ti = h.ti("nurse.bo", 72).await;
     let (tid, pid) = (ti.tid, ti.pid);
     let signed = ti.clone().sign(&nurse);
     let body = h.seal(ti, &nurse, &nurse);

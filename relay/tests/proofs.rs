@@ -128,7 +128,8 @@ impl Relay {
     /// Submits a vital-signs record; returns its tid and patient.
     async fn submit(&mut self, heart_rate: i64) -> (TxId, PatientId) {
         let pid = PatientId::random(&mut self.rng);
-        let ti = support::vital_signs(&mut self.rng, &self.uid, pid, heart_rate);
+        let ticket = support::ticket(&self.app, &self.token).await;
+        let ti = support::vital_signs(&mut self.rng, ticket, &self.uid, pid, heart_rate);
         let (tid, pid) = (ti.tid, ti.pid);
         let (status, body) = support::post_sealed(
             &self.app,

@@ -29,20 +29,21 @@ fn sqlite_url(name: &str) -> String {
     format!("sqlite://{}", dir.join("store.db").display())
 }
 
-fn submission(rng: &mut ChaCha20Rng, byte: u8) -> NewSubmission {
+/// A submission by nurse.bo with a ticket the store issued to her.
+async fn submission(store: &Store, rng: &mut ChaCha20Rng, byte: u8) -> NewSubmission {
+    let nurse = UserId::new("nurse.bo").unwrap();
+    let ticket = store
+        .issue_ticket(&nurse, UnixMillis(1_000))
+        .await
+        .unwrap()
+        .unwrap();
     NewSubmission {
-        tid: TxId::random(rng),
-        uid: UserId::new("nurse.bo").unwrap(),
-        pid: PatientId::random(rng),
-        template: TemplateRef {
-            id: "vital-signs".parse().unwrap(),
-            version: TemplateVersion::new(1).unwrap(),
-        },
+        tid: TxId::for_ticket(ticket.number, rng),
         commitment: Commitment::from_bytes([byte; 32]),
-        mode: Mode::PerRecord,
         sealed_ti: vec![byte; 40],
         chain_values: vec![72, 120, i64::from(byte)],
         now: UnixMillis(1_000 + u64::from(byte)),
+        ..submission_shape(rng)
     }
 }
 
@@ -80,7 +81,10 @@ async fn suite(store: Store) {
     assert_eq!(store.take_challenge(&[1; 32]).await.unwrap(), None);
 
     // Acceptance assigns dense leaf indices 0, 1, 2 and is idempotent by tid.
-    let subs: Vec<_> = (1u8..=3).map(|b| submission(&mut rng, b)).collect();
+    let mut subs = Vec::new();
+    for b in 1u8..=3 {
+        subs.push(submission(&store, &mut rng, b).await);
+    }
     for (i, s) in subs.iter().enumerate() {
         assert_eq!(
             store.accept(s).await.unwrap(),
@@ -263,7 +267,13 @@ async fn concurrent(url: &str) {
     let a = Store::open(&url).await.unwrap();
     let b = Store::open(&url).await.unwrap();
     let mut rng = ChaCha20Rng::from_seed([8; 32]);
-    let subs: Vec<_> = (0u8..40).map(|i| submission(&mut rng, i)).collect();
+    let mut subs = Vec::new();
+    for i in 0u8..40 {
+        let store = if i % 2 == 0 { &a } else { &b };
+        subs.push(submission(store, &mut rng, i).await);
+    }
+    let tickets: std::collections::BTreeSet<u64> = subs.iter().map(|s| s.tid.ticket()).collect();
+    assert_eq!(tickets.len(), 40, "two relays never issue one ticket twice");
     let mut tasks = Vec::new();
     for (i, s) in subs.into_iter().enumerate() {
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
@@ -296,4 +306,111 @@ async fn concurrent(url: &str) {
     }
     let unique: std::collections::BTreeSet<_> = claimed.iter().collect();
     assert_eq!(unique.len(), 40);
+}
+
+/// Tickets: issued consecutively to one user, bound to exactly one tid, refused when unknown,
+/// someone else's, expired or used, and limited per user; every refusal writes nothing.
+async fn tickets(store: Store) {
+    use mediblock_relay::store::tickets::{MAX_OPEN_TICKETS, TICKET_TTL_MS, TicketProblem};
+    let mut rng = ChaCha20Rng::from_seed([6; 32]);
+    let nurse = UserId::new("nurse.bo").unwrap();
+    let eve = UserId::new("dr.eve").unwrap();
+    let now = UnixMillis(1_700_000_000_000);
+    let issue = |uid: &UserId, at: UnixMillis| {
+        let (store, uid) = (store.clone(), uid.clone());
+        async move { store.issue_ticket(&uid, at).await.unwrap().unwrap() }
+    };
+    let first = issue(&nurse, now).await;
+    let second = issue(&eve, now).await;
+    assert_eq!(
+        second.number,
+        first.number + 1,
+        "one dense sequence per store"
+    );
+    assert_eq!(first.expires_at, UnixMillis(now.0 + TICKET_TTL_MS));
+    assert!(first.number < 1 << 62);
+
+    let with = |tid: TxId| NewSubmission {
+        tid,
+        now,
+        ..submission_shape(&mut ChaCha20Rng::from_seed([7; 32]))
+    };
+    let refused = |r: Result<Accepted, StoreError>| match r {
+        Err(StoreError::Ticket(p)) => p,
+        other => panic!("expected a ticket refusal, got {other:?}"),
+    };
+    // Never issued, and issued to someone else: unknown.
+    let never = with(TxId::for_ticket(first.number + 1_000, &mut rng));
+    assert_eq!(refused(store.accept(&never).await), TicketProblem::Unknown);
+    let eves = with(TxId::for_ticket(second.number, &mut rng));
+    assert_eq!(refused(store.accept(&eves).await), TicketProblem::Unknown);
+    // Issued more than a day before: expired.
+    let old = issue(&nurse, UnixMillis(now.0 - TICKET_TTL_MS - 1)).await;
+    let late = with(TxId::for_ticket(old.number, &mut rng));
+    assert_eq!(refused(store.accept(&late).await), TicketProblem::Expired);
+    assert!(
+        store.log_leaves().await.unwrap().is_empty(),
+        "refusals write nothing"
+    );
+
+    // The nurse's own ticket binds once; the same record again is fine, another tid is not.
+    let mine = with(TxId::for_ticket(first.number, &mut rng));
+    assert_eq!(
+        store.accept(&mine).await.unwrap(),
+        Accepted::New { leaf_index: 0 }
+    );
+    assert!(matches!(
+        store.accept(&mine).await.unwrap(),
+        Accepted::Existing { leaf_index: 0, .. }
+    ));
+    let mut reuse = with(TxId::for_ticket(first.number, &mut rng));
+    reuse.commitment = Commitment::from_bytes([0xee; 32]);
+    assert_eq!(refused(store.accept(&reuse).await), TicketProblem::Used);
+    assert_eq!(store.log_leaves().await.unwrap().len(), 1);
+
+    // At most MAX_OPEN_TICKETS usable, unbound tickets per user (the expired one and the
+    // bound one do not count); other users are not affected.
+    for _ in 0..MAX_OPEN_TICKETS {
+        issue(&nurse, now).await;
+    }
+    assert_eq!(store.issue_ticket(&nurse, now).await.unwrap(), None);
+    issue(&eve, now).await;
+    // A day later the unused ones have expired, and she gets tickets again.
+    let tomorrow = UnixMillis(now.0 + TICKET_TTL_MS + 1);
+    assert!(
+        store
+            .issue_ticket(&nurse, tomorrow)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// A submission's fields other than its tid and time (nurse.bo, vital signs).
+fn submission_shape(rng: &mut ChaCha20Rng) -> NewSubmission {
+    NewSubmission {
+        tid: TxId::from_bytes([0; 16]),
+        uid: UserId::new("nurse.bo").unwrap(),
+        pid: PatientId::random(rng),
+        template: TemplateRef {
+            id: "vital-signs".parse().unwrap(),
+            version: TemplateVersion::new(1).unwrap(),
+        },
+        commitment: Commitment::from_bytes([0xcc; 32]),
+        mode: Mode::PerRecord,
+        sealed_ti: vec![1; 40],
+        chain_values: vec![72, 120, 368],
+        now: UnixMillis(0),
+    }
+}
+
+#[tokio::test]
+async fn tickets_on_sqlite() {
+    tickets(Store::open(&sqlite_url("tickets")).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn tickets_on_postgres() {
+    let url = postgres::shared().fresh_database().expect("fresh database");
+    tickets(Store::open(&url).await.unwrap()).await;
 }

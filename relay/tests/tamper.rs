@@ -277,8 +277,9 @@ impl Relay {
         } else {
             ("nurse.bo", &self.nurse, &self.nurse_token)
         };
+        let ticket = support::ticket(&self.app, token).await;
         let ti = InitialTransaction {
-            tid: TxId::random(rng),
+            tid: TxId::for_ticket(ticket, rng),
             uid: UserId::new(uid).unwrap(),
             pid,
             template: template(template_id),
@@ -560,8 +561,9 @@ async fn tamper_suite(db: Db) {
     //    content is destroyed; the audit says `erased` and nothing else, and the log's root
     //    (hence every other record's proof) is unchanged.
     let erased = valid[(rng.next_u32() as usize) % valid.len()].clone();
+    let ticket = support::ticket(&r.app, &r.admin_token).await;
     let erasure_ti = InitialTransaction {
-        tid: TxId::random(&mut rng),
+        tid: TxId::for_ticket(ticket, &mut rng),
         uid: UserId::new("admin").unwrap(),
         pid: erased.pid,
         template: template("erasure"),
@@ -673,8 +675,9 @@ async fn tamper_suite(db: Db) {
     );
 
     // The erasure record is the evidence of a lawful erasure: it cannot itself be erased.
+    let ticket = support::ticket(&r.app, &r.admin_token).await;
     let again = InitialTransaction {
-        tid: TxId::random(&mut rng),
+        tid: TxId::for_ticket(ticket, &mut rng),
         uid: UserId::new("admin").unwrap(),
         pid: erased.pid,
         template: template("erasure"),

@@ -9,6 +9,7 @@ pub mod proofs;
 pub mod records;
 pub mod submissions;
 pub mod templates;
+pub mod tickets;
 pub mod users;
 
 use axum::body::Bytes;

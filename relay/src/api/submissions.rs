@@ -362,9 +362,11 @@ pub(crate) async fn open_own(
 }
 
 /// Appends a checked submission to the log and the queue ([`crate::store::Store::accept`]);
-/// a tid already used for another record is `409 duplicate_tid`.
+/// a tid already used for another record is `409 duplicate_tid`, a ticket that cannot be
+/// bound to it `422 ticket_unknown`, `422 ticket_expired` or `409 ticket_used`.
 pub(crate) async fn append(state: &AppState, new: &NewSubmission) -> Result<Accepted, ApiError> {
     state.store.accept(new).await.map_err(|e| match e {
+        StoreError::Ticket(problem) => crate::api::tickets::refused(problem, new.tid.ticket()),
         StoreError::Conflict(_) => ApiError::client(
             StatusCode::CONFLICT,
             "duplicate_tid",

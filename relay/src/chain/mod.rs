@@ -65,13 +65,33 @@ fn rpc(e: impl std::fmt::Display) -> ChainError {
 }
 
 impl Chain {
-    /// A client of the registry at `registry`, waiting for `confirmations` blocks.
+    /// A client of the registry at `registry`, waiting for `confirmations` blocks. Refuses a
+    /// contract that does not answer `ticketUsed` (no registry, or one deployed by a
+    /// MediBlock before tickets, which anchors per tid and cannot be verified the same way).
     pub async fn connect(
         provider: DynProvider,
         registry: Address,
         confirmations: u64,
     ) -> Result<Self, ChainError> {
         let chain_id = provider.get_chain_id().await.map_err(rpc)?;
+        match MediBlockRegistry::new(registry, provider.clone())
+            .ticketUsed(0)
+            .call()
+            .await
+        {
+            Ok(_) => {}
+            Err(e)
+                if e.as_revert_data().is_some()
+                    || matches!(e, alloy::contract::Error::ZeroData(..)) =>
+            {
+                return Err(ChainError::Reverted(format!(
+                    "the contract at {registry} is not a MediBlock registry with tickets (one \
+                     deployed by an older MediBlock?); deploy a new registry, or start the \
+                     embedded default with a fresh --data-dir"
+                )));
+            }
+            Err(e) => return Err(rpc(e)),
+        }
         Ok(Self {
             provider,
             registry,

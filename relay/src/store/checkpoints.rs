@@ -14,7 +14,7 @@ use mediblock_protocol::hash::Hash32;
 use mediblock_protocol::ids::{Commitment, PatientId, TxId, UnixMillis};
 use sqlx::Row as _;
 
-use super::{Result, Store, StoreError, fixed};
+use super::{Result, Store, StoreError, fixed, to_i64, to_u64};
 
 /// Where and when a checkpoint was anchored on chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,14 +96,6 @@ fn decode_signed(bytes: &[u8]) -> Result<SignedCheckpoint> {
         checkpoint,
         signature,
     })
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64, column: &str) -> Result<u64> {
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{column} is negative")))
 }
 
 fn checkpoint_from_row(row: &sqlx::any::AnyRow) -> Result<StoredCheckpoint> {

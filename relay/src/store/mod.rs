@@ -10,6 +10,7 @@ pub mod checkpoints;
 mod schema;
 pub mod submissions;
 pub mod templates;
+pub mod tickets;
 
 pub mod users;
 
@@ -29,6 +30,9 @@ pub enum StoreError {
     /// A uniqueness rule was hit (e.g. an existing user id or transaction id).
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// A record's ticket cannot be used for its tid.
+    #[error("ticket: {0}")]
+    Ticket(tickets::TicketProblem),
     /// Stored bytes that do not decode: the store was changed outside the relay.
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -99,6 +103,7 @@ impl Store {
             .await?;
         let store = Self { pool, backend };
         schema::migrate(&store).await?;
+        store.init_tickets().await?;
         Ok(store)
     }
 
@@ -169,4 +174,14 @@ pub(crate) fn fixed<const N: usize>(bytes: Vec<u8>, column: &str) -> Result<[u8;
     bytes.try_into().map_err(|b: Vec<u8>| {
         StoreError::Corrupt(format!("{column}: {} bytes, expected {N}", b.len()))
     })
+}
+
+/// A `u64` as a BIGINT, saturating at `i64::MAX` (times, counters, tickets from input).
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A BIGINT read back as a `u64`; negative means the row was changed outside the relay.
+pub(crate) fn to_u64(v: i64, column: &str) -> Result<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{column} is negative")))
 }

@@ -6,7 +6,7 @@
 use super::{Backend, Result, Store};
 
 /// The schema version this relay writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -135,8 +135,25 @@ ALTER TABLE records ADD COLUMN erased_at BIGINT;
 ALTER TABLE submissions ADD COLUMN wallet_deadline BIGINT;
 "#;
 
+/// Version 3: tickets, the numbers the relay issues before a record is sealed (the first 8
+/// bytes of its tid; the registry marks each used once). `ticket_head` holds the next
+/// number; its row is written by [`Store::open`] with a random base.
+const V3: &str = r#"
+CREATE TABLE ticket_head (
+    id    BIGINT PRIMARY KEY,
+    next  BIGINT NOT NULL
+);
+CREATE TABLE tickets (
+    ticket     BIGINT PRIMARY KEY,
+    uid        TEXT NOT NULL,
+    issued_at  BIGINT NOT NULL,
+    tid        {blob} UNIQUE
+);
+CREATE INDEX tickets_uid ON tickets (uid, issued_at);
+"#;
+
 /// Every migration, oldest first: (version it brings the database to, its SQL).
-const MIGRATIONS: [(i64, &str); 2] = [(1, V1), (2, V2)];
+const MIGRATIONS: [(i64, &str); 3] = [(1, V1), (2, V2), (3, V3)];
 
 fn render(sql: &str, backend: Backend) -> String {
     let (blob, serial) = match backend {

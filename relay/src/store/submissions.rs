@@ -11,7 +11,7 @@ use mediblock_protocol::ids::{
 };
 use sqlx::Row as _;
 
-use super::{Backend, Result, Store, StoreError, conflict_on_unique, fixed};
+use super::{Backend, Result, Store, StoreError, conflict_on_unique, fixed, to_i64, to_u64};
 
 /// Where a submission is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -162,14 +162,6 @@ pub struct Submission {
     pub created_at: UnixMillis,
 }
 
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64, column: &str) -> Result<u64> {
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{column} is negative")))
-}
-
 fn submission_from_row(row: &sqlx::any::AnyRow) -> Result<Submission> {
     let values: String = row.try_get("chain_values")?;
     Ok(Submission {
@@ -290,7 +282,9 @@ impl Store {
     /// Accepts a submission: assigns the next leaf index of the dense log, writes the leaf
     /// and queues the submission, in one transaction. Idempotent by transaction id: the same
     /// submission again answers [`Accepted::Existing`]; another commitment under a known
-    /// transaction id is a conflict.
+    /// transaction id is a conflict. A new submission binds its tid's ticket first
+    /// ([`super::tickets`]): an unknown, someone else's, expired or used ticket is
+    /// [`StoreError::Ticket`] and nothing is written.
     pub async fn accept(&self, s: &NewSubmission) -> Result<Accepted> {
         let mut tx = self.begin_write().await?;
         let existing =
@@ -308,6 +302,7 @@ impl Store {
                 state: State::parse(&row.try_get::<String, _>("state")?)?,
             });
         }
+        super::tickets::bind(&mut tx, &s.uid, &s.tid, s.now).await?;
         let (next,): (i64,) =
             sqlx::query_as("UPDATE log_head SET size = size + 1 WHERE id = 0 RETURNING size - 1")
                 .fetch_one(&mut *tx)

@@ -62,10 +62,19 @@ pub(crate) fn state(store: Store, keys: RelayKeys, chain: Option<Chain>) -> AppS
     }
 }
 
+/// A ticket issued to `token`'s user by `POST /api/v1/tickets`.
+pub(crate) async fn ticket(app: &axum::Router, token: &str) -> u64 {
+    let (status, body) =
+        crate::http::call(app, crate::http::post("/api/v1/tickets", Some(token), "")).await;
+    assert_eq!(status, axum::http::StatusCode::CREATED, "{body}");
+    body["ticket"].as_str().unwrap().parse().unwrap()
+}
+
 /// A vital-signs record (`vital-signs@1`) by `uid` for `pid`, with this heart rate and
-/// ordinary other values, a fresh tid and salt, and no previous record.
+/// ordinary other values, a tid for `ticket` and a fresh salt, and no previous record.
 pub(crate) fn vital_signs(
     rng: &mut impl CryptoRng,
+    ticket: u64,
     uid: &UserId,
     pid: PatientId,
     heart_rate: i64,
@@ -79,7 +88,7 @@ pub(crate) fn vital_signs(
     .into_iter()
     .collect();
     InitialTransaction {
-        tid: TxId::random(rng),
+        tid: TxId::for_ticket(ticket, rng),
         uid: uid.clone(),
         pid,
         template: TemplateRef {

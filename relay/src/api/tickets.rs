@@ -1,0 +1,82 @@
+//! `POST /api/v1/tickets`: the number a record's tid starts with ([`crate::store::tickets`]).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use mediblock_protocol::ids::Role;
+use serde::Serialize;
+
+use crate::api::auth::Caller;
+use crate::api::submissions::AUTHORS;
+use crate::error::ApiError;
+use crate::store::tickets::{MAX_OPEN_TICKETS, TicketProblem};
+use crate::{AppState, now};
+
+/// Answer of `POST /api/v1/tickets`.
+#[derive(Debug, Serialize)]
+pub struct TicketView {
+    /// The ticket number as a decimal string (it may exceed JavaScript's safe integers).
+    pub ticket: String,
+    /// Unix milliseconds after which it can no longer be used.
+    pub expires_at: u64,
+}
+
+/// Issues a ticket to the caller (authors, and administrators for erasure records):
+/// `201 {ticket, expires_at}`, or `429 too_many_tickets` when the caller already holds
+/// [`MAX_OPEN_TICKETS`] unused ones.
+pub async fn issue(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<(StatusCode, Json<TicketView>), ApiError> {
+    let mut allowed = AUTHORS.to_vec();
+    allowed.push(Role::Admin);
+    caller.require(&allowed)?;
+    let ticket = state
+        .store
+        .issue_ticket(&caller.0.uid, now())
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| {
+            ApiError::client(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_tickets",
+                format!(
+                    "you hold {MAX_OPEN_TICKETS} unused tickets; use them, or wait until they expire"
+                ),
+            )
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TicketView {
+            ticket: ticket.number.to_string(),
+            expires_at: ticket.expires_at.0,
+        }),
+    ))
+}
+
+/// The API error for a ticket the submission path cannot bind.
+pub(crate) fn refused(problem: TicketProblem, ticket: u64) -> ApiError {
+    match problem {
+        TicketProblem::Unknown => ApiError::client(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ticket_unknown",
+            format!(
+                "ticket {ticket} (the transaction id's first 8 bytes) was not issued to you; \
+                 get one with POST /api/v1/tickets"
+            ),
+        ),
+        TicketProblem::Expired => ApiError::client(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ticket_expired",
+            format!("ticket {ticket} has expired; get a new one and seal the record again"),
+        ),
+        TicketProblem::Used => ApiError::client(
+            StatusCode::CONFLICT,
+            "ticket_used",
+            format!(
+                "ticket {ticket} was already used for another record; get a new one and seal \
+                 the record again"
+            ),
+        ),
+    }
+}

@@ -1,0 +1,139 @@
+//! Tickets: the numbers the relay issues before a record is sealed.
+//!
+//! A record's tid starts with its ticket (`TxId::for_ticket`), and the registry marks each
+//! ticket used in a bitmap of 256 tickets per storage word, so anchoring a record rewrites a
+//! word that is usually already in use instead of paying for a fresh slot per tid (issue #4's
+//! gas budgets). The relay therefore issues tickets densely: consecutive numbers from a
+//! random base aligned to 256, chosen once per store, so two stores anchoring to one registry
+//! (or a fresh store on an old registry) do not collide in practice.
+//!
+//! A ticket belongs to the user it was issued to, stays usable for [`TICKET_TTL_MS`], and is
+//! bound to exactly one tid when the relay accepts a record with it ([`bind`], inside the
+//! transaction that appends the record to the log). Binding is what the submission path
+//! checks: unknown, someone else's, expired and already-bound tickets are refused.
+
+use mediblock_protocol::ids::{TxId, UnixMillis, UserId};
+use sqlx::Row as _;
+
+use super::{Result, Store, StoreError, to_i64, to_u64};
+
+/// How long an issued ticket stays usable: a day.
+pub const TICKET_TTL_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// How many usable, unbound tickets one user may hold at once.
+pub const MAX_OPEN_TICKETS: i64 = 64;
+
+/// Why a ticket cannot be bound to a tid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TicketProblem {
+    /// Never issued, or issued to someone else.
+    #[error("ticket unknown")]
+    Unknown,
+    /// Issued more than [`TICKET_TTL_MS`] ago and never used.
+    #[error("ticket expired")]
+    Expired,
+    /// Already bound to another tid.
+    #[error("ticket used")]
+    Used,
+}
+
+/// A freshly issued ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket {
+    /// The number: the first 8 bytes of the tid sealed with it.
+    pub number: u64,
+    /// When it stops being usable.
+    pub expires_at: UnixMillis,
+}
+
+impl Store {
+    /// Writes the ticket counter's row once, with a random base: below 2^62, a multiple of
+    /// 256 (one registry bitmap word), so this store's tickets fill whole words.
+    pub(super) async fn init_tickets(&self) -> Result<()> {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let base = (u64::from_be_bytes(bytes) >> 2) & !0xff;
+        sqlx::query(
+            "INSERT INTO ticket_head (id, next) VALUES (0, $1) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(to_i64(base))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Issues the next ticket to `uid`, or `None` when they already hold
+    /// [`MAX_OPEN_TICKETS`] usable, unbound ones.
+    pub async fn issue_ticket(&self, uid: &UserId, now: UnixMillis) -> Result<Option<Ticket>> {
+        let mut tx = self.begin_write().await?;
+        let (open,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM tickets WHERE uid = $1 AND tid IS NULL AND issued_at > $2",
+        )
+        .bind(uid.as_str())
+        .bind(to_i64(now.0.saturating_sub(TICKET_TTL_MS)))
+        .fetch_one(&mut *tx)
+        .await?;
+        if open >= MAX_OPEN_TICKETS {
+            return Ok(None);
+        }
+        let (number,): (i64,) = sqlx::query_as(
+            "UPDATE ticket_head SET next = next + 1 WHERE id = 0 RETURNING next - 1",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO tickets (ticket, uid, issued_at) VALUES ($1, $2, $3)")
+            .bind(number)
+            .bind(uid.as_str())
+            .bind(to_i64(now.0))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(Ticket {
+            number: to_u64(number, "ticket_head.next")?,
+            expires_at: UnixMillis(now.0.saturating_add(TICKET_TTL_MS)),
+        }))
+    }
+}
+
+/// Binds `tid`'s ticket to `tid` for `uid`, inside the caller's write transaction. Binding
+/// the same tid again is a no-op (a retried submission).
+pub(super) async fn bind(
+    tx: &mut sqlx::AnyConnection,
+    uid: &UserId,
+    tid: &TxId,
+    now: UnixMillis,
+) -> Result<()> {
+    // A ticket above i64::MAX was never issued (bases stay below 2^62): it saturates to a
+    // number no row has.
+    let ticket = to_i64(tid.ticket());
+    let oldest = to_i64(now.0.saturating_sub(TICKET_TTL_MS));
+    let bound = sqlx::query(
+        "UPDATE tickets SET tid = $1 WHERE ticket = $2 AND uid = $3 AND tid IS NULL \
+         AND issued_at > $4",
+    )
+    .bind(tid.as_bytes().to_vec())
+    .bind(ticket)
+    .bind(uid.as_str())
+    .bind(oldest)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if bound == 1 {
+        return Ok(());
+    }
+    let row = sqlx::query("SELECT uid, issued_at, tid FROM tickets WHERE ticket = $1")
+        .bind(ticket)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(row) = row else {
+        return Err(StoreError::Ticket(TicketProblem::Unknown));
+    };
+    if row.try_get::<String, _>("uid")? != uid.as_str() {
+        return Err(StoreError::Ticket(TicketProblem::Unknown));
+    }
+    match row.try_get::<Option<Vec<u8>>, _>("tid")? {
+        Some(t) if t == tid.as_bytes() => Ok(()),
+        Some(_) => Err(StoreError::Ticket(TicketProblem::Used)),
+        None => Err(StoreError::Ticket(TicketProblem::Expired)),
+    }
+}
