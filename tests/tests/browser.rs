@@ -290,6 +290,13 @@ async fn api(
     )
 }
 
+/// A ticket for `token`'s user (`POST /api/v1/tickets`): what a tid starts with.
+async fn ticket(relay: &Relay, token: &str) -> u64 {
+    let (status, body) = api(relay, token, reqwest::Method::POST, "/tickets", None).await;
+    assert_eq!(status, 201, "{body}");
+    body["ticket"].as_str().unwrap().parse().unwrap()
+}
+
 /// Signs in as `uid` with `keys` (the same challenge/session exchange as the CLI).
 async fn sign_in(relay: &Relay, uid: &str, keys: &Keypair) -> String {
     let ch = reqwest::Client::new()
@@ -366,8 +373,9 @@ impl ApiNurse {
         ]
         .into_iter()
         .collect();
+        let ticket = ticket(relay, &self.token).await;
         let ti = InitialTransaction {
-            tid: TxId::random(&mut self.rng),
+            tid: TxId::for_ticket(ticket, &mut self.rng),
             uid: UserId::new("nurse.api").unwrap(),
             pid,
             template: TemplateRef {
@@ -440,8 +448,10 @@ async fn send_out_of_range_anyway(nurse: &mut ApiNurse, relay: &Relay, pid: Pati
 async fn erase_lawfully(relay: &Relay, pid: PatientId, tid: &TxId) {
     let mut rng = ChaCha20Rng::from_seed([11; 32]);
     let name = |s: &str| AttrName::new(s).unwrap();
+    let token = sign_in(relay, "admin", &relay.admin).await;
+    let ticket = ticket(relay, &token).await;
     let ti = InitialTransaction {
-        tid: TxId::random(&mut rng),
+        tid: TxId::for_ticket(ticket, &mut rng),
         uid: UserId::new("admin").unwrap(),
         pid,
         template: TemplateRef {
@@ -462,7 +472,6 @@ async fn erase_lawfully(relay: &Relay, pid: PatientId, tid: &TxId) {
         .sign(&relay.admin)
         .seal(&relay.admin, &relay.state.keys.relay.public(), &mut rng)
         .unwrap();
-    let token = sign_in(relay, "admin", &relay.admin).await;
     let (status, body) = api(
         relay,
         &token,
