@@ -28,6 +28,7 @@ use mediblock_protocol::template::Template;
 use mediblock_protocol::value::Value;
 use mediblock_relay::chain::anvil::Anvil;
 use mediblock_relay::chain::registry::{self, Rule};
+use mediblock_relay::chain::{Chain, setup};
 use mediblock_relay::store::Store;
 use mediblock_relay::worker::Worker;
 use mediblock_relay::{AppState, app};
@@ -284,6 +285,29 @@ async fn readiness_reports_a_dead_chain() {
         mediblock_relay::store::submissions::State::Queued
     );
     assert!(sub.detail.is_some());
+}
+
+/// The relay refuses to run against an address that does not answer `ticketUsed` (no
+/// contract there, or a registry of an older MediBlock that anchored per tid), with a
+/// sentence saying what to do.
+#[tokio::test]
+async fn an_address_without_a_ticket_registry_is_refused_at_start() {
+    let anvil = Anvil::start().unwrap();
+    let provider = registry::provider(anvil.url(), anvil.signer(0));
+    let registry = setup::deploy_as_relay(&provider, anvil.address(0))
+        .await
+        .unwrap();
+    assert!(Chain::connect(provider.clone(), registry, 1).await.is_ok());
+    for address in [Address::repeat_byte(0x42), anvil.address(3)] {
+        let err = Chain::connect(provider.clone(), address, 1)
+            .await
+            .expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains("not a MediBlock registry with tickets"),
+            "{err}"
+        );
+    }
 }
 
 /// The wallet path: the admin enrols a wallet holder (her address becomes a submitter on

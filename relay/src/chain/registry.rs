@@ -397,8 +397,3 @@ impl SendError {
 pub fn registry_error(e: &alloy::contract::Error) -> Option<RegistryError> {
     e.as_decoded_interface_error()
 }
-
-/// The first 28 bytes of a commitment, as `recordOf` returns them.
-pub fn commitment_prefix(commitment: &[u8; 32]) -> FixedBytes<28> {
-    FixedBytes::from_slice(&commitment[..28])
-}
