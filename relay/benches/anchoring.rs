@@ -95,6 +95,7 @@ async fn main() {
         metrics: Default::default(),
         chain: Some(chain.clone()),
         wake_worker: Default::default(),
+        audit_slot: Default::default(),
         events: tokio::sync::broadcast::channel(4096).0,
         session_ttl_ms: 60_000,
     };

@@ -54,6 +54,8 @@ pub struct AppState {
     pub chain: Option<chain::Chain>,
     /// Wakes the anchoring worker when a submission is accepted.
     pub wake_worker: Arc<tokio::sync::Notify>,
+    /// Held while an audit requested through the API runs: one at a time per relay.
+    pub audit_slot: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {

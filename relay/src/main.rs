@@ -279,6 +279,7 @@ async fn serve(args: Settings) -> Result<(), String> {
         // wallet path's co-signature and `/info`'s chain facts.
         chain: Some(chain.clone()),
         wake_worker: Default::default(),
+        audit_slot: Default::default(),
         events: tokio::sync::broadcast::channel(1024).0,
         session_ttl_ms: args.session_minutes.saturating_mul(60_000),
     };
@@ -290,6 +291,7 @@ async fn serve(args: Settings) -> Result<(), String> {
     let wake = worker.notify.clone();
     let state = AppState {
         wake_worker: wake,
+        audit_slot: Default::default(),
         ..state
     };
     tokio::spawn(worker.run());

@@ -113,6 +113,7 @@ impl Harness {
             metrics: Default::default(),
             chain: None,
             wake_worker: Default::default(),
+            audit_slot: Default::default(),
             events: events.clone(),
             session_ttl_ms: 60_000,
         };

@@ -214,6 +214,7 @@ async fn relay(db: Db, rng: &mut ChaCha20Rng) -> Relay {
     let worker = Worker::new(state.clone(), chain, "tamper".into());
     let state = AppState {
         wake_worker: worker.notify.clone(),
+        audit_slot: Default::default(),
         ..state
     };
     tokio::spawn(worker.run());
@@ -521,6 +522,17 @@ async fn tamper_suite(db: Db) {
         (status, body["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_input"))
     );
+    // One audit at a time per relay: while one runs (its slot held), another is 429.
+    {
+        let _running = r.state.audit_slot.lock().await;
+        let (status, body) = call(&r.app, get("/api/v1/audit", Some(&r.admin_token))).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::TOO_MANY_REQUESTS, Some("audit_running"))
+        );
+    }
+    let (status, _) = call(&r.app, get("/api/v1/audit", Some(&r.admin_token))).await;
+    assert_eq!(status, StatusCode::OK, "the slot is free again");
 
     // No false alarm while records are in flight: a burst submitted and audited at once,
     // while the worker anchors and stores them.

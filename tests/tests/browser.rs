@@ -193,12 +193,14 @@ async fn start_relay() -> Relay {
         metrics: Default::default(),
         chain: Some(chain.clone()),
         wake_worker: Default::default(),
+        audit_slot: Default::default(),
         events: tokio::sync::broadcast::channel(1024).0,
         session_ttl_ms: 60 * 60 * 1000,
     };
     let worker = Worker::new(state.clone(), chain, "browser-test".into());
     let state = AppState {
         wake_worker: worker.notify.clone(),
+        audit_slot: Default::default(),
         ..state
     };
     tokio::spawn(worker.run());

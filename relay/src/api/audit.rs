@@ -12,9 +12,6 @@ use crate::audit::{Report, Scope, parse_time};
 use crate::error::ApiError;
 use crate::{AppState, now};
 
-/// Held while an audit requested through the API runs.
-static AUDIT_SLOT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// The query: `?patient=&since=&until=` (times as RFC 3339 or Unix milliseconds).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,7 +61,7 @@ pub async fn audit(
         ));
     };
     // An audit reads every record and uses every core: one at a time per relay.
-    let Ok(_running) = AUDIT_SLOT.try_lock() else {
+    let Ok(_running) = state.audit_slot.try_lock() else {
         return Err(ApiError::client(
             StatusCode::TOO_MANY_REQUESTS,
             "audit_running",

@@ -57,6 +57,7 @@ pub(crate) fn state(store: Store, keys: RelayKeys, chain: Option<Chain>) -> AppS
         metrics: Default::default(),
         chain,
         wake_worker: Default::default(),
+        audit_slot: Default::default(),
         events: tokio::sync::broadcast::channel(4096).0,
         session_ttl_ms: 3_600_000,
     }
