@@ -1,16 +1,27 @@
 //! A deployed registry on a fresh anvil chain, with a relay, an enrolled wallet and a
 //! "vital signs" template whose three on-chain attributes are a heart rate, a temperature and
 //! a smoker flag — the shared starting point of the contract tests and gas measurements.
+//!
+//! Its records carry ticketed tids (`TxId::for_ticket`) as the relay issues them: by default
+//! consecutive tickets from [`TICKET_BASE`], a base aligned to 256 like a store's, so that
+//! records share a word of the registry's ticket bitmap.
 
-use alloy::primitives::{Address, FixedBytes};
+use alloy::primitives::{Address, B256, FixedBytes};
 use alloy::providers::{DynProvider, Provider};
-use alloy::rpc::types::TransactionReceipt;
+use alloy::rpc::types::{Filter, TransactionReceipt};
+use alloy::sol_types::SolEvent;
 use mediblock_protocol::generator::BlockchainTransaction;
 use mediblock_protocol::ids::{Commitment, TxId};
 use mediblock_protocol::template::Template;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
 
 use crate::anvil::{Anvil, AnvilError, AnvilOptions};
-use crate::registry::{self, Anchor, Cosignature, RegistryInstance, SendError};
+use crate::registry::{self, Anchor, AnchoredRecord, Cosignature, RegistryInstance, SendError};
+
+/// The ticket of [`Chain::anchor`]'s seed 0: aligned to 256 (its low byte is 0), like the
+/// random base of a store's tickets, and with no other zero byte (worst case for calldata).
+pub const TICKET_BASE: u64 = 0x3a3c_91e4_5b6d_f200;
 
 /// Dev account indices of the roles.
 const ADMIN: usize = 0;
@@ -146,15 +157,53 @@ impl Chain {
         self.anvil.address(STRANGER)
     }
 
-    /// A record of the vital-signs template with fresh ids and these on-chain values.
+    /// A record of the vital-signs template with these on-chain values, ticket
+    /// `TICKET_BASE + seed`, and a random half and commitment derived from `seed`.
     pub fn anchor(&self, seed: u64, values: &[i64]) -> Anchor {
+        self.ticketed_anchor(TICKET_BASE.wrapping_add(seed), seed, values)
+    }
+
+    /// A record of the vital-signs template with ticket `ticket`, a tid whose random half
+    /// and a commitment derived from `seed`, and these on-chain values.
+    pub fn ticketed_anchor(&self, ticket: u64, seed: u64, values: &[i64]) -> Anchor {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let tc = BlockchainTransaction {
-            tid: TxId::from_bytes(seeded(seed, 0x7d)),
+            tid: TxId::for_ticket(ticket, &mut rng),
             commitment: Commitment::from_bytes(seeded(seed, 0xc0)),
             template: self.template.reference(),
             values: values.to_vec(),
         };
         Anchor::new(&tc, self.handle)
+    }
+
+    /// The registry's `ticketUsed(ticket)`.
+    pub async fn ticket_used(&self, ticket: u64) -> Result<bool, FixtureError> {
+        Ok(self.admin.ticketUsed(ticket).call().await?)
+    }
+
+    /// Every `RecordAnchored` event of `tid`, found as readers find a record: a log filter
+    /// on the tid topic over the whole chain.
+    pub async fn records_of(&self, tid: &[u8; 16]) -> Result<Vec<AnchoredRecord>, FixtureError> {
+        let mut topic = [0u8; 32];
+        topic[..16].copy_from_slice(tid);
+        let filter = Filter::new()
+            .address(self.address())
+            .event_signature(registry::MediBlockRegistry::RecordAnchored::SIGNATURE_HASH)
+            .topic1(B256::from(topic))
+            .from_block(0);
+        let logs = self
+            .admin
+            .provider()
+            .get_logs(&filter)
+            .await
+            .map_err(SendError::from)?;
+        Ok(logs
+            .iter()
+            .filter_map(|log| {
+                registry::MediBlockRegistry::RecordAnchored::decode_log_data(log.data()).ok()
+            })
+            .filter_map(|e| AnchoredRecord::from_event(&e))
+            .collect())
     }
 
     /// The relay anchors `anchor` (OP_ANCHOR).

@@ -2,13 +2,16 @@
 //! per-record anchoring with on-chain rule checks, verdicts, events, and admin guards.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use alloy::primitives::{Address, FixedBytes};
-use alloy::providers::Provider;
+use alloy::primitives::{Address, Bytes, FixedBytes};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::sol_types::SolEvent;
-use mediblock_e2e::fixture::Chain;
+use mediblock_e2e::fixture::{Chain, TICKET_BASE};
 use mediblock_e2e::registry::{
-    self, AnchorPath, AnchoredRecord, MediBlockRegistry, RegistryError, Rule, SendError, Verdict,
+    self, Anchor, AnchorPath, AnchoredRecord, MediBlockRegistry, RegistryError, Rule, SendError,
+    Verdict,
 };
+use mediblock_protocol::ids::TxId;
 use mediblock_protocol::template::Template;
 
 /// The registry error a failed raw transaction reverted with.
@@ -22,6 +25,27 @@ fn revert_of<T: std::fmt::Debug>(result: Result<T, SendError>) -> RegistryError 
 fn call_revert_of<T: std::fmt::Debug>(result: Result<T, alloy::contract::Error>) -> RegistryError {
     let err = result.expect_err("the call should revert");
     registry::registry_error(&err).unwrap_or_else(|| panic!("not a registry revert: {err}"))
+}
+
+/// Sends `calldata` with a fixed gas limit, skipping estimation, so that a transaction that
+/// reverts is still mined: its receipt, with status false, proves the revert happened on chain.
+async fn send_mined(provider: &DynProvider, to: Address, calldata: Bytes) -> TransactionReceipt {
+    let tx = TransactionRequest::default()
+        .to(to)
+        .input(calldata.into())
+        .gas_limit(300_000);
+    provider
+        .send_transaction(tx)
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap()
+}
+
+/// The ticket of an anchor's tid.
+fn ticket_of(anchor: &Anchor) -> u64 {
+    TxId::from_bytes(anchor.tid).ticket()
 }
 
 /// The single RecordAnchored event of a receipt.
@@ -114,28 +138,18 @@ async fn anchors_a_valid_record_and_logs_it() {
     assert_eq!(&log.topics()[1].0[..16], &anchor.tid);
     assert_eq!(&log.topics()[1].0[16..], &[0u8; 16]);
 
-    let stored = chain
-        .admin
-        .recordOf(FixedBytes(anchor.tid))
-        .call()
-        .await
-        .unwrap();
-    assert_eq!(stored.template, chain.handle);
-    assert_eq!(stored.verdict, 0);
-    assert_eq!(stored.path, 1);
-    assert_eq!(
-        stored.commitmentPrefix,
-        registry::commitment_prefix(&anchor.commitment)
-    );
+    // The registry keeps only the ticket, used; the record is the event, which a log
+    // filter on the tid topic finds.
+    let ticket = ticket_of(&anchor);
+    assert_eq!(ticket, TICKET_BASE + 1);
+    assert!(chain.ticket_used(ticket).await.unwrap());
+    assert_eq!(chain.records_of(&anchor.tid).await.unwrap(), vec![event]);
 
-    // A tid never anchored reads as template 0.
-    let absent = chain
-        .admin
-        .recordOf(FixedBytes([9u8; 16]))
-        .call()
-        .await
-        .unwrap();
-    assert_eq!((absent.template, absent.verdict, absent.path), (0, 0, 0));
+    // Its neighbours, in the same bitmap word, were never used.
+    for unused in [TICKET_BASE, TICKET_BASE + 2, TICKET_BASE + 255] {
+        assert!(!chain.ticket_used(unused).await.unwrap(), "ticket {unused}");
+    }
+    assert!(chain.records_of(&[9u8; 16]).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -173,13 +187,9 @@ async fn anchors_out_of_range_records_as_rejected_with_the_first_failing_attribu
         let event = anchored(&chain, &receipt);
         assert_eq!(event.verdict, *verdict, "values {values:?}");
         assert_eq!(event.tid, anchor.tid);
-        let stored = chain
-            .admin
-            .recordOf(FixedBytes(anchor.tid))
-            .call()
-            .await
-            .unwrap();
-        assert_eq!(Verdict::from_byte(stored.verdict), *verdict);
+        // A rejected record uses its ticket too: it is anchored, not reverted.
+        assert!(chain.ticket_used(ticket_of(&anchor)).await.unwrap());
+        assert_eq!(chain.records_of(&anchor.tid).await.unwrap(), vec![event]);
     }
 }
 
@@ -355,17 +365,167 @@ async fn refuses_a_second_anchor_of_the_same_tid() {
         revert_of(chain.wallet_anchors(&other, &cosignature).await),
         RegistryError::AlreadyAnchored(_)
     ));
-    // The stored record is still the first one.
-    let stored = chain
-        .admin
-        .recordOf(FixedBytes(anchor.tid))
-        .call()
-        .await
-        .unwrap();
-    assert_eq!(
-        stored.commitmentPrefix,
-        registry::commitment_prefix(&anchor.commitment)
+    // The record is still the first one, alone.
+    let records = chain.records_of(&anchor.tid).await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].commitment, anchor.commitment);
+    assert_eq!(records[0].path, AnchorPath::Relay);
+}
+
+/// A second record with the same ticket and another random half, sent after `first` was
+/// anchored, through the relay and through the wallet: both revert `AlreadyAnchored` with
+/// the second tid, and the ticket keeps exactly the first record.
+async fn assert_ticket_taken(chain: &Chain, first: &Anchor, first_path: AnchorPath) {
+    let ticket = ticket_of(first);
+    let twin = chain.ticketed_anchor(ticket, 0x7717, &[80, 370, 0]);
+    assert_eq!(ticket_of(&twin), ticket);
+    assert_ne!(twin.tid, first.tid, "a different random half");
+    match revert_of(chain.relay_anchors(&twin).await) {
+        RegistryError::AlreadyAnchored(e) => assert_eq!(e.tid.0, twin.tid),
+        other => panic!("unexpected {other:?}"),
+    }
+    let now = chain.now().await.unwrap();
+    let cosignature = chain.cosign(&twin, now + 600);
+    match revert_of(chain.wallet_anchors(&twin, &cosignature).await) {
+        RegistryError::AlreadyAnchored(e) => assert_eq!(e.tid.0, twin.tid),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(chain.ticket_used(ticket).await.unwrap());
+    assert!(chain.records_of(&twin.tid).await.unwrap().is_empty());
+    let records = chain.records_of(&first.tid).await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].commitment, first.commitment);
+    assert_eq!(records[0].path, first_path);
+}
+
+#[tokio::test]
+async fn a_ticket_is_used_once_whatever_the_random_half_and_the_path() {
+    let chain = Chain::start().await.unwrap();
+    // Relay first, then the twin by either path.
+    let by_relay = chain.anchor(3, &[72, 368, 1]);
+    assert!(!chain.ticket_used(ticket_of(&by_relay)).await.unwrap());
+    anchored(&chain, &chain.relay_anchors(&by_relay).await.unwrap());
+    assert_ticket_taken(&chain, &by_relay, AnchorPath::Relay).await;
+
+    // Wallet first (the next ticket, same bitmap word), then the twin by either path.
+    let by_wallet = chain.anchor(4, &[72, 368, 0]);
+    assert!(!chain.ticket_used(ticket_of(&by_wallet)).await.unwrap());
+    let now = chain.now().await.unwrap();
+    let cosignature = chain.cosign(&by_wallet, now + 600);
+    let event = anchored(
+        &chain,
+        &chain
+            .wallet_anchors(&by_wallet, &cosignature)
+            .await
+            .unwrap(),
     );
+    assert_eq!(event.path, AnchorPath::Wallet);
+    assert_ticket_taken(&chain, &by_wallet, AnchorPath::Wallet).await;
+
+    // Neither touched the tickets around them.
+    for unused in [TICKET_BASE + 2, TICKET_BASE + 5] {
+        assert!(!chain.ticket_used(unused).await.unwrap(), "ticket {unused}");
+    }
+}
+
+#[tokio::test]
+async fn tickets_at_word_boundaries_and_the_extremes() {
+    let chain = Chain::start().await.unwrap();
+    // 255 is the last bit of word 0 and 256 the first of word 1; 0 and u64::MAX are the
+    // first and last tickets of all (u64::MAX is bit 255 of word 2^56 - 1).
+    let word = TICKET_BASE;
+    let tickets = [0, 255, 256, word + 255, word + 256, u64::MAX];
+    let deadline = chain.now().await.unwrap() + 600;
+    for (i, ticket) in tickets.into_iter().enumerate() {
+        // Free before, used after (by the relay and the wallet in turn), then refused.
+        let anchor = chain.ticketed_anchor(ticket, 100 + i as u64, &[72, 368, 1]);
+        assert_eq!(ticket_of(&anchor), ticket);
+        assert!(!chain.ticket_used(ticket).await.unwrap(), "ticket {ticket}");
+        let receipt = if i % 2 == 0 {
+            chain.relay_anchors(&anchor).await
+        } else {
+            let cosignature = chain.cosign(&anchor, deadline);
+            chain.wallet_anchors(&anchor, &cosignature).await
+        };
+        let event = anchored(&chain, &receipt.unwrap());
+        assert_eq!(event.tid, anchor.tid);
+        assert_eq!(chain.records_of(&anchor.tid).await.unwrap(), vec![event]);
+        assert!(chain.ticket_used(ticket).await.unwrap(), "ticket {ticket}");
+        match revert_of(chain.relay_anchors(&anchor).await) {
+            RegistryError::AlreadyAnchored(e) => assert_eq!(e.tid.0, anchor.tid),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Exactly those bits are set: every neighbour of each stays unused.
+    for ticket in tickets {
+        for neighbour in [ticket.wrapping_sub(1), ticket.wrapping_add(1)] {
+            let used = chain.ticket_used(neighbour).await.unwrap();
+            assert_eq!(used, tickets.contains(&neighbour), "ticket {neighbour}");
+        }
+    }
+    for unused in [
+        1,
+        254,
+        257,
+        511,
+        512,
+        word,
+        u64::MAX - 1,
+        u64::MAX - 255,
+        1 << 63,
+    ] {
+        assert!(!chain.ticket_used(unused).await.unwrap(), "ticket {unused}");
+    }
+}
+
+#[tokio::test]
+async fn a_reverted_anchor_leaves_its_ticket_unused() {
+    let chain = Chain::start().await.unwrap();
+    let anchor = chain.anchor(7, &[72, 368, 1]);
+    let ticket = ticket_of(&anchor);
+
+    // Mined and reverted on chain (a fixed gas limit skips the estimation that would refuse
+    // them before they are sent): an expired co-signature, a stranger's anchor, a bad length.
+    let now = chain.now().await.unwrap();
+    let expired = chain.cosign(&anchor, now - 1);
+    let receipts = [
+        send_mined(
+            chain.wallet.provider(),
+            chain.address(),
+            anchor.cosigned_calldata(&expired),
+        )
+        .await,
+        send_mined(
+            chain.stranger.provider(),
+            chain.address(),
+            anchor.calldata(),
+        )
+        .await,
+        send_mined(
+            chain.relay.provider(),
+            chain.address(),
+            [&anchor.calldata()[..], &[0u8; 8]].concat().into(),
+        )
+        .await,
+    ];
+    for receipt in &receipts {
+        assert!(!receipt.status(), "the transaction reverted");
+        assert!(receipt.inner.logs().is_empty());
+    }
+    assert!(!chain.ticket_used(ticket).await.unwrap());
+    assert!(chain.records_of(&anchor.tid).await.unwrap().is_empty());
+
+    // The ticket is still good.
+    anchored(&chain, &chain.relay_anchors(&anchor).await.unwrap());
+    assert!(chain.ticket_used(ticket).await.unwrap());
+
+    // The AlreadyAnchored revert, mined, changes nothing either.
+    let twin = chain.ticketed_anchor(ticket, 0x7718, &[72, 368, 1]);
+    let receipt = send_mined(chain.relay.provider(), chain.address(), twin.calldata()).await;
+    assert!(!receipt.status());
+    assert_eq!(chain.records_of(&anchor.tid).await.unwrap().len(), 1);
+    assert!(chain.records_of(&twin.tid).await.unwrap().is_empty());
+    assert!(!chain.ticket_used(ticket + 1).await.unwrap());
 }
 
 #[tokio::test]

@@ -2,12 +2,13 @@
 //! expired deadlines, wrong signers, replays and tampering are refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use alloy::primitives::{B256, FixedBytes, U256};
+use alloy::primitives::{B256, U256};
 use alloy::sol_types::SolStruct;
 use mediblock_e2e::fixture::Chain;
 use mediblock_e2e::registry::{
     self, AnchorPath, AnchoredRecord, Cosignature, Record, RegistryError, SendError, Verdict,
 };
+use mediblock_protocol::ids::TxId;
 
 const SECOND_WALLET: usize = 4;
 const STRANGER: usize = 3;
@@ -33,25 +34,23 @@ async fn an_enrolled_wallet_anchors_a_co_signed_record() {
         let receipt = chain.wallet_anchors(&anchor, &cosignature).await.unwrap();
         assert!(receipt.status());
         let events = AnchoredRecord::from_receipt(&receipt, chain.address());
-        assert_eq!(
-            events,
-            vec![AnchoredRecord {
-                tid: anchor.tid,
-                commitment: anchor.commitment,
-                submitter: chain.wallet_address(),
-                handle: chain.handle,
-                verdict,
-                path: AnchorPath::Wallet,
-            }]
+        let expected = vec![AnchoredRecord {
+            tid: anchor.tid,
+            commitment: anchor.commitment,
+            submitter: chain.wallet_address(),
+            handle: chain.handle,
+            verdict,
+            path: AnchorPath::Wallet,
+        }];
+        assert_eq!(events, expected);
+        // The ticket is used, and a log filter on the tid finds the same record.
+        assert!(
+            chain
+                .ticket_used(TxId::from_bytes(anchor.tid).ticket())
+                .await
+                .unwrap()
         );
-        let stored = chain
-            .admin
-            .recordOf(FixedBytes(anchor.tid))
-            .call()
-            .await
-            .unwrap();
-        assert_eq!((stored.template, stored.path), (chain.handle, 2));
-        assert_eq!(Verdict::from_byte(stored.verdict), verdict);
+        assert_eq!(chain.records_of(&anchor.tid).await.unwrap(), expected);
     }
 }
 
@@ -197,6 +196,7 @@ async fn refuses_a_replayed_co_signed_record() {
         revert_of(chain.relay_anchors(&anchor).await),
         RegistryError::AlreadyAnchored(_)
     ));
+    assert_eq!(chain.records_of(&anchor.tid).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -347,14 +347,12 @@ async fn only_enrolled_wallets_use_the_wallet_path() {
             "{len}"
         );
     }
-    assert_eq!(
-        chain
-            .admin
-            .recordOf(FixedBytes(anchor.tid))
-            .call()
+    // None of it used the ticket.
+    assert!(
+        !chain
+            .ticket_used(TxId::from_bytes(anchor.tid).ticket())
             .await
             .unwrap()
-            .template,
-        0
     );
+    assert!(chain.records_of(&anchor.tid).await.unwrap().is_empty());
 }
