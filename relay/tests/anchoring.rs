@@ -515,3 +515,67 @@ async fn anchors_are_found_across_log_ranges() {
         None
     );
 }
+
+/// The command line's client (`mediblock enrol`, `mediblock submit`) against the relay over
+/// real HTTP: the administrator enrols a nurse from her key file, and her record — with a
+/// ticket taken first — is anchored and stored; a value outside the rules is refused before
+/// anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_client_enrols_and_submits() {
+    use mediblock_relay::client;
+    let dir = std::env::temp_dir().join(format!("mediblock-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let r = relay(&format!("sqlite://{}", dir.join("c.db").display())).await;
+    tokio::spawn(r.worker("w-cli").run());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, r.app.clone()).into_future());
+
+    let (admin_key, nurse_key) = (dir.join("admin.key"), dir.join("nurse.key"));
+    let _ = std::fs::remove_file(&admin_key);
+    let _ = std::fs::remove_file(&nurse_key);
+    client::keys_new(&admin_key).unwrap();
+    let admin = client::read_keys(&admin_key).unwrap();
+    support::enrol(&r.state.store, "admin", Role::Admin, &admin).await;
+    let public = client::keys_new(&nurse_key).unwrap();
+    let uid = UserId::new("nurse.cli").unwrap();
+    let enrolled = client::enrol(&base, &admin_key, &uid, "nurse", &public)
+        .await
+        .unwrap();
+    assert_eq!(enrolled["uid"], "nurse.cli", "{enrolled}");
+
+    let template = TemplateRef {
+        id: "vital-signs".parse().unwrap(),
+        version: TemplateVersion::new(1).unwrap(),
+    };
+    let fields = |hr: &str| {
+        vec![
+            format!("heart_rate={hr}"),
+            "systolic=120".to_owned(),
+            "temperature=36.8".to_owned(),
+        ]
+    };
+    let done = client::submit(&base, &nurse_key, &uid, &template, None, &fields("72"))
+        .await
+        .unwrap();
+    assert_eq!(done["submission"]["state"], "stored", "{done}");
+    let tid: TxId = done["submission"]["tid"].as_str().unwrap().parse().unwrap();
+    let sub = r.state.store.submission(&tid).await.unwrap().unwrap();
+    assert!(sub.block_number.is_some());
+    assert!(
+        r.state
+            .chain
+            .as_ref()
+            .unwrap()
+            .find_anchor(tid.as_bytes())
+            .await
+            .unwrap()
+            .is_some(),
+        "anchored under the ticketed tid"
+    );
+
+    let refused = client::submit(&base, &nurse_key, &uid, &template, None, &fields("400"))
+        .await
+        .expect_err("refused before sending");
+    assert!(refused.contains("heart_rate"), "{refused}");
+}
