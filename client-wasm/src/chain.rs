@@ -1,11 +1,18 @@
-//! Checking a record's anchor on chain from the browser: the registry's `recordOf(bytes16)`
-//! view (`eth_call`) and its `RecordAnchored` log (`eth_getLogs`, topic = tid), over a
-//! JSON-RPC URL with `fetch` or through the wallet (EIP-1193). The relay and its database
-//! are not asked, so a lying relay or an edited database is caught here.
+//! Checking a record's anchor on chain from the browser: the registry's
+//! `ticketUsed(uint64)` view (`eth_call`, the ticket being the tid's first 8 bytes) and the
+//! record's `RecordAnchored` log (`eth_getLogs`, topic = tid), over a JSON-RPC URL with
+//! `fetch` or through the wallet (EIP-1193). The relay and its database are not asked, so a
+//! lying relay or an edited database is caught here.
+//!
+//! The registry keeps no per-record storage: it marks each ticket used once and logs the
+//! record (commitment, and `info` = submitter · template · verdict · path) in its
+//! `RecordAnchored` event, at most one per ticket. So the event is the record's anchor, and
+//! the ticket's bit tells "never anchored" (unused) from "the ticket went to another tid"
+//! (used, but no event for this tid).
 //!
 //! ABI encoding and decoding use alloy's `sol!` types; the transport is the browser's.
 
-use alloy_primitives::{B256, FixedBytes};
+use alloy_primitives::B256;
 use alloy_sol_types::{SolCall as _, SolEvent as _};
 use mediblock_protocol::ids::{ChainHash, Commitment, EthAddress, TxId};
 use serde_json::{Value as Json, json};
@@ -17,57 +24,38 @@ use crate::js::{self, get_str, to_js};
 #[allow(missing_docs, unreachable_pub, clippy::pub_underscore_fields)]
 mod abi {
     alloy_sol_types::sol! {
-        function recordOf(bytes16 tid) external view returns (uint16 template, uint8 verdict, uint8 path, bytes28 commitmentPrefix);
+        function ticketUsed(uint64 ticket) external view returns (bool);
         event RecordAnchored(bytes16 indexed tid, bytes32 commitment, uint256 info);
     }
-}
-
-/// What the registry's `recordOf(tid)` view returns.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct OnChainRecord {
-    /// The template's handle; 0 when the tid was never anchored.
-    pub handle: u16,
-    /// 0 valid, 1 + i rejected at on-chain attribute i, 255 rejected by a validator.
-    pub verdict: u8,
-    /// 1 relay, 2 wallet.
-    pub path: u8,
-    /// The first 28 bytes of the commitment.
-    pub commitment_prefix: [u8; 28],
 }
 
 /// A decoded `RecordAnchored` event.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct AnchoredEvent {
+    /// The record's tid (the indexed topic).
+    pub tid: [u8; 16],
     /// The full commitment.
     pub commitment: [u8; 32],
     /// Who sent the anchoring transaction.
     pub submitter: [u8; 20],
     /// Template handle.
     pub handle: u16,
-    /// The verdict byte.
+    /// The verdict byte: 0 valid, 1 + i rejected at on-chain attribute i, 255 rejected by
+    /// a validator.
     pub verdict: u8,
     /// 1 relay, 2 wallet.
     pub path: u8,
 }
 
-/// Calldata of `recordOf(tid)`.
-pub fn record_of_calldata(tid: &TxId) -> Vec<u8> {
-    abi::recordOfCall {
-        tid: FixedBytes(*tid.as_bytes()),
-    }
-    .abi_encode()
+/// Calldata of `ticketUsed(ticket)`.
+pub fn ticket_used_calldata(ticket: u64) -> Vec<u8> {
+    abi::ticketUsedCall { ticket }.abi_encode()
 }
 
-/// Decodes the answer of `recordOf`.
-pub fn decode_record_of(data: &[u8]) -> Result<OnChainRecord> {
-    let r = abi::recordOfCall::abi_decode_returns(data).map_err(|_| {
-        rpc_error("The registry's answer to recordOf cannot be read (is this the registry?)")
-    })?;
-    Ok(OnChainRecord {
-        handle: r.template,
-        verdict: r.verdict,
-        path: r.path,
-        commitment_prefix: r.commitmentPrefix.0,
+/// Decodes the answer of `ticketUsed`.
+pub fn decode_ticket_used(data: &[u8]) -> Result<bool> {
+    abi::ticketUsedCall::abi_decode_returns_validate(data).map_err(|_| {
+        rpc_error("The registry's answer to ticketUsed cannot be read (is this the registry?)")
     })
 }
 
@@ -92,6 +80,7 @@ pub fn decode_record_anchored(topics: &[[u8; 32]], data: &[u8]) -> Result<Anchor
     let mut submitter = [0u8; 20];
     submitter.copy_from_slice(&info[..20]);
     Ok(AnchoredEvent {
+        tid: event.tid.0,
         commitment: event.commitment.0,
         submitter,
         handle: u16::from_be_bytes([info[28], info[29]]),
@@ -137,12 +126,21 @@ pub struct FoundLog {
     pub tx_hash: [u8; 32],
 }
 
-/// The pure decision: compares what the record claims with what the chain holds.
+/// The pure decision: compares what the record claims with what the chain holds —
+/// whether the tid's ticket is used (`ticket_used`, the registry's view) and this tid's
+/// `RecordAnchored` event (`log`, found by its tid topic).
+///
+/// - no event and the ticket unused: `missing` (never anchored on this registry);
+/// - no event but the ticket used: `mismatch` (another tid took the ticket, so this record
+///   can never be anchored);
+/// - an event whose commitment or verdict differs from the record's, or anchored by another
+///   transaction than the one the relay names: `mismatch`;
+/// - otherwise `verified`, with the event's block and transaction.
 pub fn judge(
     commitment: &Commitment,
     claimed: Claimed,
     claimed_tx: Option<&ChainHash>,
-    on_chain: &OnChainRecord,
+    ticket_used: bool,
     log: Option<&FoundLog>,
 ) -> Finding {
     let block_number = log.map(|l| l.block_number);
@@ -153,25 +151,25 @@ pub fn judge(
         tx_hash: tx_hash.clone(),
         detail,
     };
-    if on_chain.handle == 0 {
-        return finding(
-            "missing",
-            "The chain has no anchor for this record: it was never anchored on this \
-             registry, whatever the relay says."
-                .into(),
-        );
-    }
-    if on_chain.commitment_prefix[..] != commitment.as_bytes()[..28] {
-        return finding(
-            "mismatch",
-            "The chain anchors a different commitment for this record: its content was \
-             changed after it was anchored."
-                .into(),
-        );
-    }
-    if let Some(l) = log
-        && l.event.commitment != *commitment.as_bytes()
-    {
+    let Some(l) = log else {
+        return if ticket_used {
+            finding(
+                "mismatch",
+                "The chain has no anchor for this record, and its ticket was used by another \
+                 record: this record was never anchored and can no longer be, whatever the \
+                 relay says."
+                    .into(),
+            )
+        } else {
+            finding(
+                "missing",
+                "The chain has no anchor for this record: it was never anchored on this \
+                 registry, whatever the relay says."
+                    .into(),
+            )
+        };
+    };
+    if l.event.commitment != *commitment.as_bytes() {
         return finding(
             "mismatch",
             "The chain's anchoring event carries a different commitment: the record was \
@@ -179,7 +177,7 @@ pub fn judge(
                 .into(),
         );
     }
-    let valid_on_chain = on_chain.verdict == 0;
+    let valid_on_chain = l.event.verdict == 0;
     if valid_on_chain != (claimed == Claimed::Valid) {
         let said = if valid_on_chain { "valid" } else { "rejected" };
         return finding(
@@ -187,7 +185,7 @@ pub fn judge(
             format!("The chain recorded this record as {said}, which is not what the relay says."),
         );
     }
-    if let (Some(claimed), Some(l)) = (claimed_tx, log)
+    if let Some(claimed) = claimed_tx
         && claimed.as_bytes() != &l.tx_hash
     {
         return finding(
@@ -195,21 +193,13 @@ pub fn judge(
             "The record was anchored by another transaction than the one the relay names.".into(),
         );
     }
-    match log {
-        Some(l) => finding(
-            "verified",
-            format!(
-                "The chain holds this record's commitment and verdict (block {}).",
-                l.block_number
-            ),
+    finding(
+        "verified",
+        format!(
+            "The chain holds this record's commitment and verdict (block {}).",
+            l.block_number
         ),
-        None => finding(
-            "verified",
-            "The registry holds this record's commitment and verdict (its anchoring event \
-             was not found by the node, so block and transaction are not shown)."
-                .into(),
-        ),
-    }
+    )
 }
 
 /// Where JSON-RPC requests go.
@@ -300,7 +290,9 @@ pub(crate) async fn chain_id(endpoint: &Endpoint) -> Result<u64> {
     )
 }
 
-/// Finds the `RecordAnchored` log of `tid`, first in `hint_block` when given.
+/// Finds the `RecordAnchored` log of `tid`, first in `hint_block` when given, then over the
+/// whole chain. A node that refuses the search is an `rpc_error`: without the event (the
+/// registry keeps nothing else per record) the anchor cannot be checked.
 async fn find_log(
     endpoint: &Endpoint,
     registry: &EthAddress,
@@ -320,12 +312,7 @@ async fn find_log(
     for (from, to) in ranges {
         let filter =
             json!([{"address": address, "topics": topics, "fromBlock": from, "toBlock": to}]);
-        let logs = match endpoint.call("eth_getLogs", filter).await {
-            Ok(l) => l,
-            // Some nodes refuse a whole-chain range; the view alone still decides.
-            Err(_) if to == "latest" => return Ok(None),
-            Err(e) => return Err(e),
-        };
+        let logs = endpoint.call("eth_getLogs", filter).await?;
         for log in logs.as_array().into_iter().flatten() {
             if log["removed"].as_bool() == Some(true) {
                 continue;
@@ -337,6 +324,10 @@ async fn find_log(
                 .map(|t| word(t, "A log topic"))
                 .collect::<Result<_>>()?;
             let event = decode_record_anchored(&topics, &hex_bytes(&log["data"], "Log data")?)?;
+            if event.tid != *tid.as_bytes() {
+                // Not what the filter asked for; only this tid's event counts.
+                continue;
+            }
             return Ok(Some(FoundLog {
                 event,
                 block_number: hex_u64(&log["blockNumber"], "The log's block number")?,
@@ -347,7 +338,9 @@ async fn find_log(
     Ok(None)
 }
 
-/// Checks the anchor of `tid` with `commitment` on chain.
+/// Checks the anchor of `tid` with `commitment` on chain: `ticketUsed(tid.ticket())` first;
+/// an unused ticket means no anchor (the registry logs a record only when it marks its
+/// ticket), otherwise the tid's `RecordAnchored` log decides (`judge`).
 pub(crate) async fn verify(
     endpoint: &Endpoint,
     registry: &EthAddress,
@@ -359,21 +352,21 @@ pub(crate) async fn verify(
 ) -> Result<Finding> {
     let call = json!([
         {"to": format!("0x{}", registry.to_hex()),
-         "data": format!("0x{}", hex::encode(record_of_calldata(tid)))},
+         "data": format!("0x{}", hex::encode(ticket_used_calldata(tid.ticket())))},
         "latest"
     ]);
     let answer = endpoint.call("eth_call", call).await?;
-    let on_chain = decode_record_of(&hex_bytes(&answer, "The answer to recordOf")?)?;
-    let log = if on_chain.handle == 0 {
-        None
-    } else {
+    let ticket_used = decode_ticket_used(&hex_bytes(&answer, "The answer to ticketUsed")?)?;
+    let log = if ticket_used {
         find_log(endpoint, registry, tid, hint_block).await?
+    } else {
+        None
     };
     Ok(judge(
         commitment,
         claimed,
         claimed_tx,
-        &on_chain,
+        ticket_used,
         log.as_ref(),
     ))
 }
@@ -385,10 +378,14 @@ fn parse<T: core::str::FromStr>(req: &JsValue, key: &str, what: &str) -> Result<
 }
 
 /// `verifyOnChain({ rpc, registry, tid, commitment, verdict, blockNumber?, txHash?, chainId? })`:
-/// reads the registry's `recordOf(tid)` and the `RecordAnchored` log itself (`rpc` is a
-/// JSON-RPC URL, or `"wallet"` for `window.ethereum`) and resolves with
-/// `{ status: "verified" | "missing" | "mismatch", blockNumber, txHash, detail }`. With
-/// `chainId`, a node on another chain is refused with `wrong_network`.
+/// reads the registry's `ticketUsed(ticket)` view (the ticket is the tid's first 8 bytes)
+/// and the tid's `RecordAnchored` log itself (`rpc` is a JSON-RPC URL, or `"wallet"` for
+/// `window.ethereum`) and resolves with
+/// `{ status: "verified" | "missing" | "mismatch", blockNumber, txHash, detail }`:
+/// `verified` when the event carries the record's commitment and the claimed verdict,
+/// `missing` when the ticket is unused, `mismatch` when the ticket went to another tid or
+/// the event differs. With `chainId`, a node on another chain is refused with
+/// `wrong_network`; a node that cannot be asked, or refuses, is `rpc_error`.
 #[wasm_bindgen(js_name = verifyOnChain)]
 pub async fn verify_on_chain(req: JsValue) -> Result<JsValue> {
     let rpc = get_str(&req, "rpc")
@@ -453,38 +450,30 @@ mod tests {
     }
 
     #[test]
-    fn record_of_calldata_is_selector_and_left_aligned_tid() {
-        let data = record_of_calldata(&tid());
+    fn ticket_used_calldata_is_selector_and_right_aligned_ticket() {
+        let data = ticket_used_calldata(0x0011_2233_4455_6677);
         assert_eq!(data.len(), 36);
-        assert_eq!(data[..4], keccak256(b"recordOf(bytes16)")[..4]);
-        assert_eq!(&data[4..20], tid().as_bytes());
-        assert!(data[20..].iter().all(|b| *b == 0));
+        assert_eq!(data[..4], keccak256(b"ticketUsed(uint64)")[..4]);
+        assert!(data[4..28].iter().all(|b| *b == 0));
+        assert_eq!(data[28..], [0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77]);
+        assert_eq!(tid().ticket(), 0x0011_2233_4455_6677);
     }
 
     #[test]
-    fn record_of_answer_decodes() {
-        let mut answer = vec![0u8; 128];
-        answer[30..32].copy_from_slice(&7u16.to_be_bytes());
-        answer[63] = 2;
-        answer[95] = 1;
-        answer[96..124].copy_from_slice(&[0xab; 28]);
-        let r = decode_record_of(&answer).expect("decodes");
-        assert_eq!(
-            r,
-            OnChainRecord {
-                handle: 7,
-                verdict: 2,
-                path: 1,
-                commitment_prefix: [0xab; 28]
-            }
-        );
-        assert_eq!(
-            decode_record_of(&answer[..100])
-                .map(|_| ())
-                .unwrap_err()
-                .code(),
-            "rpc_error"
-        );
+    fn ticket_used_answer_decodes() {
+        let mut answer = [0u8; 32];
+        assert!(!decode_ticket_used(&answer).expect("false"));
+        answer[31] = 1;
+        assert!(decode_ticket_used(&answer).expect("true"));
+        for bad in [&answer[..31], &[]] {
+            assert_eq!(
+                decode_ticket_used(bad).map(|_| ()).unwrap_err().code(),
+                "rpc_error"
+            );
+        }
+        // A bool word other than 0 or 1 is not an answer of the registry.
+        answer[31] = 2;
+        assert!(decode_ticket_used(&answer).is_err());
     }
 
     #[test]
@@ -501,6 +490,7 @@ mod tests {
         data[63] = 2;
         let e = decode_record_anchored(&[record_anchored_topic(), tid_topic(&tid())], &data)
             .expect("decodes");
+        assert_eq!(e.tid, *tid().as_bytes());
         assert_eq!(e.commitment, [0xcd; 32]);
         assert_eq!(e.submitter, [0x11; 20]);
         assert_eq!((e.handle, e.verdict, e.path), (3, 0, 2));
@@ -510,16 +500,9 @@ mod tests {
     #[test]
     fn judge_tells_verified_missing_and_mismatch() {
         let c = Commitment::from_bytes([0x42; 32]);
-        let mut prefix = [0u8; 28];
-        prefix.copy_from_slice(&c.as_bytes()[..28]);
-        let rec = OnChainRecord {
-            handle: 1,
-            verdict: 0,
-            path: 1,
-            commitment_prefix: prefix,
-        };
         let log = FoundLog {
             event: AnchoredEvent {
+                tid: *tid().as_bytes(),
                 commitment: *c.as_bytes(),
                 submitter: [1; 20],
                 handle: 1,
@@ -529,34 +512,66 @@ mod tests {
             block_number: 9,
             tx_hash: [7; 32],
         };
-        let ok = judge(&c, Claimed::Valid, None, &rec, Some(&log));
+        let ok = judge(&c, Claimed::Valid, None, true, Some(&log));
         assert_eq!((ok.status, ok.block_number), ("verified", Some(9)));
         assert_eq!(
             ok.tx_hash.as_deref(),
             Some(&*format!("0x{}", "07".repeat(32)))
         );
-        let missing = OnChainRecord { handle: 0, ..rec };
+        let right_tx = ChainHash::from_bytes([7; 32]);
         assert_eq!(
-            judge(&c, Claimed::Valid, None, &missing, None).status,
-            "missing"
+            judge(&c, Claimed::Valid, Some(&right_tx), true, Some(&log)).status,
+            "verified"
         );
-        let other = Commitment::from_bytes([0x43; 32]);
+
+        let missing = judge(&c, Claimed::Valid, None, false, None);
         assert_eq!(
-            judge(&other, Claimed::Valid, None, &rec, Some(&log)).status,
+            (missing.status, missing.block_number, missing.tx_hash),
+            ("missing", None, None)
+        );
+
+        // The ticket is used, but no event carries this tid: another tid took the ticket.
+        let taken = judge(&c, Claimed::Valid, None, true, None);
+        assert_eq!(taken.status, "mismatch");
+        assert!(taken.detail.contains("ticket"), "{}", taken.detail);
+
+        // The event's full commitment differs, even in its last 4 bytes alone.
+        let mut last = *c.as_bytes();
+        last[31] ^= 1;
+        for other in [
+            Commitment::from_bytes([0x43; 32]),
+            Commitment::from_bytes(last),
+        ] {
+            let f = judge(&other, Claimed::Valid, None, true, Some(&log));
+            assert_eq!(f.status, "mismatch");
+            assert!(f.detail.contains("different commitment"), "{}", f.detail);
+        }
+
+        // The verdict differs, either way.
+        assert_eq!(
+            judge(&c, Claimed::Rejected, None, true, Some(&log)).status,
+            "mismatch"
+        );
+        let rejected = FoundLog {
+            event: AnchoredEvent {
+                verdict: 2,
+                ..log.event
+            },
+            ..log
+        };
+        assert_eq!(
+            judge(&c, Claimed::Valid, None, true, Some(&rejected)).status,
             "mismatch"
         );
         assert_eq!(
-            judge(&c, Claimed::Rejected, None, &rec, Some(&log)).status,
-            "mismatch"
+            judge(&c, Claimed::Rejected, None, true, Some(&rejected)).status,
+            "verified"
         );
+
         let wrong_tx = ChainHash::from_bytes([8; 32]);
         assert_eq!(
-            judge(&c, Claimed::Valid, Some(&wrong_tx), &rec, Some(&log)).status,
+            judge(&c, Claimed::Valid, Some(&wrong_tx), true, Some(&log)).status,
             "mismatch"
-        );
-        assert_eq!(
-            judge(&c, Claimed::Valid, None, &rec, None).status,
-            "verified"
         );
     }
 }

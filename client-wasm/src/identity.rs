@@ -63,12 +63,14 @@ impl Identity {
         &self.keys
     }
 
-    /// Builds, checks (every rule first), signs and seals an initial transaction.
+    /// Builds, checks (every rule first), signs and seals an initial transaction whose tid
+    /// carries `ticket` (issued by the relay, `POST /api/v1/tickets`) in its first 8 bytes.
     #[allow(clippy::too_many_arguments)]
     pub fn seal_record(
         &self,
         template: &Template,
         relay: &PublicKeys,
+        ticket: u64,
         patient: Option<PatientId>,
         previous: Option<Commitment>,
         values: &BTreeMap<String, FormValue>,
@@ -77,7 +79,7 @@ impl Identity {
     ) -> Result<Sealed> {
         let attributes = map_values(template, values).map_err(ClientError::rules)?;
         let ti = InitialTransaction {
-            tid: TxId::random(rng),
+            tid: TxId::for_ticket(ticket, rng),
             uid: self.uid.clone(),
             pid: patient.unwrap_or_else(|| PatientId::random(rng)),
             template: template.reference(),
@@ -104,6 +106,46 @@ fn relay_keys(relay: &JsValue) -> Result<PublicKeys> {
         _ => relay.clone(),
     };
     from_js(keys, "The relay's public keys (relay_keys of /api/v1/info)")
+}
+
+/// The relay-issued ticket of a sealing request: `req.ticket`, the decimal string the relay
+/// answered (`POST /api/v1/tickets`), or a JavaScript number when it is a safe integer.
+fn ticket_from_js(req: &JsValue) -> Result<u64> {
+    let value = get(req, "ticket");
+    if value.is_undefined() || value.is_null() {
+        return Err(ClientError::invalid(
+            "A ticket from the relay is required to seal a record (POST /api/v1/tickets); \
+             none was given.",
+        ));
+    }
+    if let Some(n) = value.as_f64() {
+        return js::as_u64(n).ok_or_else(|| {
+            ClientError::invalid(format!(
+                "The ticket {n} is not valid: it must be a whole number from 0 to \
+                 9007199254740991, or the relay's decimal string."
+            ))
+        });
+    }
+    match value.as_string() {
+        Some(s) => parse_ticket(&s),
+        None => Err(ClientError::invalid(
+            "The ticket is not valid: it must be the decimal string the relay issued.",
+        )),
+    }
+}
+
+/// A ticket as the relay writes it: the decimal digits of a u64 (no sign, no spaces).
+pub fn parse_ticket(s: &str) -> Result<u64> {
+    let invalid = || {
+        ClientError::invalid(format!(
+            "The ticket “{s}” is not valid: it must be the decimal number the relay issued \
+             (0 to 18446744073709551615)."
+        ))
+    };
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    s.parse().map_err(|_| invalid())
 }
 
 fn optional_id<T: core::str::FromStr>(req: &JsValue, key: &str, what: &str) -> Result<Option<T>> {
@@ -218,11 +260,16 @@ impl Identity {
         }))
     }
 
-    /// `identity.seal({ template, relay, patient, previous, values, now? })`: checks every
-    /// rule (throwing `rule_violation` with all of them), then builds, signs and seals the
-    /// initial transaction. Returns `{ tid, pid, commitment, body }`, `body` being the bytes
-    /// of `POST /api/v1/submissions` (or `/submissions/wallet`).
+    /// `identity.seal({ template, relay, ticket, patient, previous, values, now? })`: checks
+    /// every rule (throwing `rule_violation` with all of them), then builds, signs and seals
+    /// the initial transaction. `ticket` is required: the relay's answer to `POST
+    /// /api/v1/tickets` (its decimal string, or a safe-integer number); the tid starts with
+    /// it (a missing or malformed ticket throws `invalid_input` before anything is built).
+    /// Returns `{ tid, pid, commitment, ticket, body }`, `body` being the bytes of `POST
+    /// /api/v1/submissions` (or `/submissions/wallet`) and `ticket` the ticket as a decimal
+    /// string.
     pub fn seal(&self, req: JsValue) -> Result<JsValue> {
+        let ticket = ticket_from_js(&req)?;
         let template = template_from_js(get(&req, "template"))?;
         let relay = relay_keys(&get(&req, "relay"))?;
         let patient: Option<PatientId> = optional_id(&req, "patient", "The patient id")?;
@@ -237,6 +284,7 @@ impl Identity {
         let sealed = self.seal_record(
             &template,
             &relay,
+            ticket,
             patient,
             previous,
             &values,
@@ -249,6 +297,7 @@ impl Identity {
             "tid": sealed.sealed.tid,
             "pid": sealed.pid,
             "commitment": sealed.commitment,
+            "ticket": ticket.to_string(),
         }))?;
         js_sys::Reflect::set(
             &out,

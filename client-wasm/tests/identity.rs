@@ -186,6 +186,7 @@ fn sealed_record_opens_at_the_relay_with_the_same_commitment() {
         "relay": relay_info(&relay),
         "patient": null,
         "previous": previous,
+        "ticket": "72623859790382856",
         "values": {"heart_rate": 72, "systolic": "120", "temperature": 36.6,
                    "triage": "green", "smoker": false, "measured_on": "2026-11-24",
                    "notes": ""},
@@ -202,6 +203,14 @@ fn sealed_record_opens_at_the_relay_with_the_same_commitment() {
     assert_eq!(prop_str(&out, "tid"), ti.tid.to_hex());
     assert_eq!(prop_str(&out, "pid"), ti.pid.to_hex());
     assert_eq!(prop_str(&out, "commitment"), signed.commitment().to_hex());
+    // The tid starts with the ticket (0x0102030405060708), big-endian.
+    assert_eq!(ti.tid.ticket(), 72_623_859_790_382_856);
+    assert!(
+        ti.tid.to_hex().starts_with("0102030405060708"),
+        "{}",
+        ti.tid
+    );
+    assert_eq!(prop_str(&out, "ticket"), "72623859790382856");
     assert_eq!(ti.uid.as_str(), "dr.ada");
     assert_eq!(ti.template.to_string(), "vital-signs@1");
     assert_eq!(ti.created_at.0, 1_790_000_000_000);
@@ -224,10 +233,126 @@ fn sealed_record_opens_at_the_relay_with_the_same_commitment() {
     let pid = "00112233445566778899aabbccddeeff";
     let req = js(&json!({
         "template": template(), "relay": relay_info(&relay), "patient": pid, "previous": null,
+        "ticket": 2816,
         "values": {"heart_rate": "80", "systolic": 110, "temperature": "37"},
     }));
     let out = id.seal(req).expect("sealed");
     assert_eq!(prop_str(&out, "pid"), pid);
+    // A ticket given as a JS number (a safe integer) works too.
+    assert!(prop_str(&out, "tid").starts_with("0000000000000b00"));
+    assert_eq!(prop_str(&out, "ticket"), "2816");
+}
+
+/// The request of `seal` for a good vital-signs form, with `ticket` as given (absent when
+/// `None`).
+fn seal_request(relay: &Keypair, ticket: Option<serde_json::Value>) -> serde_json::Value {
+    let mut req = json!({
+        "template": template(), "relay": relay_info(relay), "patient": null, "previous": null,
+        "values": {"heart_rate": 72, "systolic": 120, "temperature": "36.6"},
+    });
+    if let Some(t) = ticket {
+        req["ticket"] = t;
+    }
+    req
+}
+
+#[wasm_bindgen_test]
+fn sealing_needs_a_well_formed_ticket() {
+    let id = Identity::generate("dr.ada").expect("generate");
+    let relay = Keypair::generate(&mut rng());
+
+    // No ticket (absent or null): refused in words, before anything is built — even before
+    // the form's rules are checked.
+    for req in [
+        seal_request(&relay, None),
+        seal_request(&relay, Some(json!(null))),
+    ] {
+        let err = id.seal(js(&req)).expect_err("no ticket");
+        assert_eq!(err.code(), "invalid_input");
+        assert_eq!(
+            err.message(),
+            "A ticket from the relay is required to seal a record (POST /api/v1/tickets); \
+             none was given."
+        );
+    }
+    let mut bad_form = seal_request(&relay, None);
+    bad_form["values"]["heart_rate"] = json!(400);
+    assert_eq!(
+        id.seal(js(&bad_form)).expect_err("no ticket").code(),
+        "invalid_input"
+    );
+    bad_form["ticket"] = json!("9");
+    assert_eq!(
+        id.seal(js(&bad_form)).expect_err("rules").code(),
+        "rule_violation"
+    );
+
+    // Malformed tickets: not decimal digits, signed, spaced, too large for a u64, or a
+    // number that is not a safe non-negative integer, or neither string nor number.
+    let malformed = [
+        json!(""),
+        json!("12a"),
+        json!("0x10"),
+        json!("-1"),
+        json!("+5"),
+        json!(" 5"),
+        json!("1e3"),
+        json!("18446744073709551616"),
+        json!(1.5),
+        json!(-1),
+        json!(9_007_199_254_740_992u64),
+        json!(true),
+        json!({"ticket": "5"}),
+        json!(["5"]),
+    ];
+    for ticket in malformed {
+        let err = id
+            .seal(js(&seal_request(&relay, Some(ticket.clone()))))
+            .expect_err("malformed");
+        assert_eq!(err.code(), "invalid_input", "{ticket}: {}", err.message());
+        assert!(
+            err.message().starts_with("The ticket"),
+            "{ticket}: {}",
+            err.message()
+        );
+    }
+    let err = id
+        .seal(js(&seal_request(&relay, Some(json!("12a")))))
+        .expect_err("malformed");
+    assert_eq!(
+        err.message(),
+        "The ticket “12a” is not valid: it must be the decimal number the relay issued \
+         (0 to 18446744073709551615)."
+    );
+
+    // The whole u64 range, as the relay's decimal strings; the tid starts with the ticket.
+    for (ticket, prefix) in [
+        ("0", "0000000000000000"),
+        ("256", "0000000000000100"),
+        ("18446744073709551615", "ffffffffffffffff"),
+    ] {
+        let out = id
+            .seal(js(&seal_request(&relay, Some(json!(ticket)))))
+            .expect("sealed");
+        let tid = prop_str(&out, "tid");
+        assert!(tid.starts_with(prefix), "{ticket}: {tid}");
+        assert_eq!(prop_str(&out, "ticket"), ticket);
+        // What the relay opens carries the same tid.
+        let body: js_sys::Uint8Array = prop(&out, "body").dyn_into().expect("Uint8Array");
+        let sealed: SealedTransaction = serde_json::from_slice(&body.to_vec()).expect("body");
+        let signed = sealed.open(&relay, &id.keys().public()).expect("opens");
+        assert_eq!(signed.ti().tid.to_hex(), tid);
+        assert_eq!(signed.ti().tid.ticket().to_string(), ticket);
+    }
+    // Two seals with one ticket share the ticket, not the tid (the random half differs).
+    let a = id
+        .seal(js(&seal_request(&relay, Some(json!("77")))))
+        .expect("a");
+    let b = id
+        .seal(js(&seal_request(&relay, Some(json!("77")))))
+        .expect("b");
+    assert_eq!(prop_str(&a, "tid")[..16], prop_str(&b, "tid")[..16]);
+    assert_ne!(prop_str(&a, "tid"), prop_str(&b, "tid"));
 }
 
 #[wasm_bindgen_test]
@@ -237,7 +362,7 @@ fn every_rule_violation_is_reported_before_sealing() {
     let values = json!({"heart_rate": 300, "temperature": "36.66", "triage": "blue",
                         "measured_on": "1999-12-31", "height": 180});
     let req = js(&json!({"template": template(), "relay": relay_info(&relay),
-                         "patient": null, "previous": null, "values": values}));
+                         "patient": null, "previous": null, "ticket": "1", "values": values}));
     let err = id.seal(req).expect_err("violations");
     assert_eq!(err.code(), "rule_violation");
     let expected = [

@@ -293,39 +293,88 @@ async fn follow_status_reads_the_stream_with_the_bearer_token() {
     unstub_fetch();
 }
 
-/// A node answering `eth_call` (recordOf) and `eth_getLogs` for one anchored record, and
-/// `eth_chainId` with 31337.
-fn stub_node(tid: &str, commitment: &str) {
+/// A `RecordAnchored` log as the fake node returns it.
+struct Log<'a> {
+    tid: &'a str,
+    commitment: &'a str,
+    verdict: u8,
+    block: u64,
+}
+
+/// A node with 31337 as `eth_chainId`, answering `eth_call` only for the registry's
+/// `ticketUsed(ticket)` of `tid`'s ticket (`used`), and `eth_getLogs` with those of `logs`
+/// inside the asked block range (as a node filtering on the tid topic would).
+fn stub_node(tid: &str, used: bool, logs: &[Log<'_>]) {
     let topic0 = hex::encode(chain::record_anchored_topic());
-    let mut record_of = vec![0u8; 128];
-    record_of[31] = 3; // template handle
-    record_of[95] = 1; // relay path
-    record_of[96..124].copy_from_slice(&hex::decode(&commitment[..56]).expect("hex"));
-    let mut info = [0u8; 32];
-    info[..20].copy_from_slice(&[0x12; 20]);
-    info[29] = 3;
-    info[31] = 1;
+    let ticket = u64::from_str_radix(&tid[..16], 16).expect("ticket");
+    let call = hex::encode(chain::ticket_used_calldata(ticket));
+    let logs: Vec<serde_json::Value> = logs
+        .iter()
+        .map(|l| {
+            let mut info = [0u8; 32];
+            info[..20].copy_from_slice(&[0x12; 20]);
+            info[29] = 3; // template handle
+            info[30] = l.verdict;
+            info[31] = 1; // relay path
+            json!({"removed": false, "address": format!("0x{}", "aa".repeat(20)),
+                   "topics": [format!("0x{topic0}"), format!("0x{}{}", l.tid, "00".repeat(16))],
+                   "data": format!("0x{}{}", l.commitment, hex::encode(info)),
+                   "blockNumber": format!("0x{:x}", l.block),
+                   "transactionHash": format!("0x{}", "bb".repeat(32))})
+        })
+        .collect();
     stub_fetch(&format!(
         "const rpc = JSON.parse(body); \
          const reply = (v) => new Response(JSON.stringify(Object.assign({{ jsonrpc: '2.0', id: rpc.id }}, v))); \
+         const block = (b) => (b === 'latest' ? Infinity : parseInt(b, 16)); \
          if (rpc.method === 'eth_chainId') return reply({{ result: '0x7a69' }}); \
-         if (rpc.method === 'eth_call') return reply({{ result: '0x{record_of}' }}); \
-         if (rpc.method === 'eth_getLogs') return reply({{ result: [{{ removed: false, \
-             topics: ['0x{topic0}', '0x{tid}{pad}'], data: '0x{commitment}{info}', \
-             blockNumber: '0xc', transactionHash: '0x{tx}' }}] }}); \
+         if (rpc.method === 'eth_call' && rpc.params[0].to === '0x{registry}' \
+             && rpc.params[0].data === '0x{call}' && rpc.params[1] === 'latest') \
+             return reply({{ result: '0x' + '00'.repeat(31) + '{used}' }}); \
+         if (rpc.method === 'eth_call') return reply({{ error: {{ code: 3, message: 'execution reverted' }} }}); \
+         if (rpc.method === 'eth_getLogs') {{ \
+             const f = rpc.params[0]; \
+             return reply({{ result: {logs}.filter((l) => \
+                 block(l.blockNumber) >= block(f.fromBlock) && block(l.blockNumber) <= block(f.toBlock)) }}); \
+         }} \
          return reply({{ error: {{ code: -32601, message: 'method not found' }} }});",
-        record_of = hex::encode(record_of),
-        pad = "00".repeat(16),
-        info = hex::encode(info),
-        tx = "bb".repeat(32),
+        registry = "aa".repeat(20),
+        used = if used { "01" } else { "00" },
+        logs = serde_json::Value::Array(logs),
     ));
+}
+
+/// The JSON-RPC methods of the calls `seen()` recorded, with their params.
+fn rpc_calls() -> Vec<(String, serde_json::Value)> {
+    seen()
+        .as_array()
+        .expect("calls")
+        .iter()
+        .map(|c| {
+            let body: serde_json::Value =
+                serde_json::from_str(c["body"].as_str().expect("body")).expect("JSON body");
+            (
+                body["method"].as_str().expect("method").to_owned(),
+                body["params"].clone(),
+            )
+        })
+        .collect()
 }
 
 #[wasm_bindgen_test]
 async fn verify_on_chain_speaks_json_rpc_over_fetch() {
     let tid = "00112233445566778899aabbccddeeff";
     let commitment = "11".repeat(32);
-    stub_node(tid, &commitment);
+    stub_node(
+        tid,
+        true,
+        &[Log {
+            tid,
+            commitment: &commitment,
+            verdict: 0,
+            block: 12,
+        }],
+    );
     let req = json!({"rpc": RPC, "registry": format!("0x{}", "aa".repeat(20)), "tid": tid,
                      "commitment": commitment, "verdict": "valid", "chainId": 31337});
     let found = chain::verify_on_chain(js(&req)).await.expect("verified");
@@ -356,6 +405,15 @@ async fn verify_on_chain_speaks_json_rpc_over_fetch() {
         })
         .collect();
     assert_eq!(methods, ["eth_chainId", "eth_call", "eth_getLogs"]);
+    // The log filter: the registry, RecordAnchored and the tid topic, over the whole chain.
+    let (_, params) = &rpc_calls()[2];
+    assert_eq!(
+        params,
+        &json!([{"address": format!("0x{}", "aa".repeat(20)),
+                 "topics": [format!("0x{}", hex::encode(chain::record_anchored_topic())),
+                            format!("0x{tid}{}", "00".repeat(16))],
+                 "fromBlock": "0x0", "toBlock": "latest"}])
+    );
 
     let wrong_chain = json!({"rpc": RPC, "registry": format!("0x{}", "aa".repeat(20)),
                              "tid": tid, "commitment": commitment, "chainId": 1});
@@ -392,5 +450,182 @@ async fn verify_on_chain_speaks_json_rpc_over_fetch() {
         assert_eq!((err.code(), err.message()), ("rpc_error", message.as_str()));
         assert_eq!(err.status(), None);
     }
+    unstub_fetch();
+}
+
+/// Runs `verifyOnChain` for `tid` with `commitment` against the stubbed node; the finding and
+/// the JSON-RPC calls it made.
+async fn verify_with(
+    tid: &str,
+    commitment: &str,
+    extra: serde_json::Value,
+) -> (serde_json::Value, Vec<(String, serde_json::Value)>) {
+    let mut req = json!({"rpc": RPC, "registry": format!("0x{}", "aa".repeat(20)), "tid": tid,
+                         "commitment": commitment, "verdict": "valid"});
+    for (k, v) in extra.as_object().expect("object") {
+        req[k] = v.clone();
+    }
+    eval("window.seen = [];");
+    let found = chain::verify_on_chain(js(&req)).await.expect("an answer");
+    (back(&found), rpc_calls())
+}
+
+#[wasm_bindgen_test]
+async fn verify_on_chain_judges_the_ticket_and_the_tids_event() {
+    let tid = "0000000000000a01c0ffee00c0ffee00";
+    let other_tid = "0000000000000a01deadbeefdeadbeef"; // the same ticket, another tid
+    let commitment = "11".repeat(32);
+    let methods = |calls: &[(String, serde_json::Value)]| -> Vec<String> {
+        calls.iter().map(|(m, _)| m.clone()).collect()
+    };
+
+    // Ticket unused: never anchored; no log search is needed.
+    stub_node(tid, false, &[]);
+    let (f, calls) = verify_with(tid, &commitment, json!({})).await;
+    assert_eq!(f["status"], "missing", "{f}");
+    assert_eq!(
+        (&f["blockNumber"], &f["txHash"]),
+        (&json!(null), &json!(null))
+    );
+    assert_eq!(methods(&calls), ["eth_call"]);
+    assert_eq!(
+        calls[0].1[0]["data"],
+        format!("0x{}", hex::encode(chain::ticket_used_calldata(0xa01)))
+    );
+
+    // Ticket used, but no event for this tid: another tid took the ticket.
+    stub_node(tid, true, &[]);
+    let (f, calls) = verify_with(tid, &commitment, json!({})).await;
+    assert_eq!(f["status"], "mismatch", "{f}");
+    let detail = f["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("ticket was used by another record"),
+        "{detail}"
+    );
+    assert_eq!(methods(&calls), ["eth_call", "eth_getLogs"]);
+
+    // A node that ignores the topic filter and returns the other tid's event: it is not
+    // this record's anchor.
+    let stray = [Log {
+        tid: other_tid,
+        commitment: &commitment,
+        verdict: 0,
+        block: 12,
+    }];
+    stub_node(tid, true, &stray);
+    let (f, _) = verify_with(tid, &commitment, json!({})).await;
+    assert_eq!(f["status"], "mismatch", "{f}");
+    assert!(
+        f["detail"].as_str().expect("detail").contains("ticket"),
+        "{f}"
+    );
+
+    // The event carries another commitment (here only its last byte differs).
+    fn ours<'a>(tid: &'a str, commitment: &'a str, verdict: u8) -> [Log<'a>; 1] {
+        [Log {
+            tid,
+            commitment,
+            verdict,
+            block: 12,
+        }]
+    }
+    let changed = format!("{}12", "11".repeat(31));
+    stub_node(tid, true, &ours(tid, &changed, 0));
+    let (f, _) = verify_with(tid, &commitment, json!({})).await;
+    assert_eq!(f["status"], "mismatch", "{f}");
+    assert!(
+        f["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("different commitment"),
+        "{f}"
+    );
+    assert_eq!(f["blockNumber"], 12);
+
+    // The verdict: rejected on chain (at on-chain attribute 1) is a mismatch for a record
+    // claimed valid, and verified for one claimed rejected.
+    stub_node(tid, true, &ours(tid, &commitment, 2));
+    let (f, _) = verify_with(tid, &commitment, json!({})).await;
+    assert_eq!(f["status"], "mismatch", "{f}");
+    assert!(
+        f["detail"].as_str().expect("detail").contains("rejected"),
+        "{f}"
+    );
+    let (f, _) = verify_with(tid, &commitment, json!({"verdict": "rejected"})).await;
+    assert_eq!(f["status"], "verified", "{f}");
+
+    // The block hint is searched first; found there, the whole chain is not searched.
+    stub_node(tid, true, &ours(tid, &commitment, 0));
+    let (f, calls) = verify_with(
+        tid,
+        &commitment,
+        json!({"blockNumber": 12, "txHash": format!("0x{}", "bb".repeat(32))}),
+    )
+    .await;
+    assert_eq!(
+        (&f["status"], &f["blockNumber"]),
+        (&json!("verified"), &json!(12)),
+        "{f}"
+    );
+    assert_eq!(methods(&calls), ["eth_call", "eth_getLogs"]);
+    assert_eq!(
+        (&calls[1].1[0]["fromBlock"], &calls[1].1[0]["toBlock"]),
+        (&json!("0xc"), &json!("0xc"))
+    );
+    // A wrong hint: the whole chain next.
+    let (f, calls) = verify_with(tid, &commitment, json!({"blockNumber": 5})).await;
+    assert_eq!(
+        (&f["status"], &f["blockNumber"]),
+        (&json!("verified"), &json!(12)),
+        "{f}"
+    );
+    assert_eq!(methods(&calls), ["eth_call", "eth_getLogs", "eth_getLogs"]);
+    assert_eq!(
+        (&calls[2].1[0]["fromBlock"], &calls[2].1[0]["toBlock"]),
+        (&json!("0x0"), &json!("latest"))
+    );
+    // Anchored by another transaction than the relay names.
+    let (f, _) = verify_with(
+        tid,
+        &commitment,
+        json!({"txHash": format!("0x{}", "cc".repeat(32))}),
+    )
+    .await;
+    assert_eq!(f["status"], "mismatch", "{f}");
+
+    // A node that refuses the log search cannot confirm the anchor: an rpc_error, not a
+    // verdict (the event is the only per-record fact on chain).
+    stub_fetch(
+        "const rpc = JSON.parse(body); \
+         const reply = (v) => new Response(JSON.stringify(Object.assign({ jsonrpc: '2.0', id: rpc.id }, v))); \
+         if (rpc.method === 'eth_call') return reply({ result: '0x' + '00'.repeat(31) + '01' }); \
+         return reply({ error: { code: -32005, message: 'query returned more than 10000 results' } });",
+    );
+    let req = json!({"rpc": RPC, "registry": format!("0x{}", "aa".repeat(20)), "tid": tid,
+                     "commitment": commitment});
+    let err = chain::verify_on_chain(js(&req)).await.expect_err("refused");
+    assert_eq!(
+        (err.code(), err.message()),
+        (
+            "rpc_error",
+            "The Ethereum node refused eth_getLogs: query returned more than 10000 results."
+        )
+    );
+
+    // An answer to ticketUsed that is not a bool word.
+    stub_fetch(
+        "const rpc = JSON.parse(body); \
+         return new Response(JSON.stringify({ jsonrpc: '2.0', id: rpc.id, result: '0x' + '00'.repeat(31) + '07' }));",
+    );
+    let err = chain::verify_on_chain(js(&req))
+        .await
+        .expect_err("not a bool");
+    assert_eq!(
+        (err.code(), err.message()),
+        (
+            "rpc_error",
+            "The registry's answer to ticketUsed cannot be read (is this the registry?)."
+        )
+    );
     unstub_fetch();
 }

@@ -53,7 +53,7 @@ fn validated(author: &Keypair, verdict: Verdict) -> ValidatedTransaction {
     .map(|(k, v)| (AttrName::new(k).expect("name"), v))
     .collect();
     let ti = InitialTransaction {
-        tid: TxId::random(&mut rng),
+        tid: TxId::for_ticket(7, &mut rng),
         uid: UserId::new("dr.ada").expect("uid"),
         pid: PatientId::random(&mut rng),
         template: TemplateRef {
@@ -191,14 +191,17 @@ fn tampering_is_caught_in_the_browser() {
 #[wasm_bindgen_test]
 fn on_chain_check_abi_matches_independent_values() {
     let tid: TxId = "0f1e2d3c4b5a69788796a5b4c3d2e1f0".parse().expect("tid");
-    let data = chain::record_of_calldata(&tid);
-    assert_eq!(data[..4], keccak256(b"recordOf(bytes16)")[..4]);
+    // ticketUsed(uint64) of the tid's ticket, its first 8 bytes: the selector, then the
+    // ticket right-aligned in one word.
+    assert_eq!(tid.ticket(), 0x0f1e_2d3c_4b5a_6978);
+    let data = chain::ticket_used_calldata(tid.ticket());
     assert_eq!(
         hex::encode(&data[..4]),
-        hex::encode(&keccak256(b"recordOf(bytes16)")[..4])
+        hex::encode(&keccak256(b"ticketUsed(uint64)")[..4])
     );
-    assert_eq!(&data[4..20], tid.as_bytes());
     assert_eq!(data.len(), 4 + 32);
+    assert!(data[4..28].iter().all(|b| *b == 0));
+    assert_eq!(&data[28..], &tid.as_bytes()[..8]);
     assert_eq!(
         chain::record_anchored_topic(),
         keccak256(b"RecordAnchored(bytes16,bytes32,uint256)")
@@ -207,13 +210,16 @@ fn on_chain_check_abi_matches_independent_values() {
     topic[..16].copy_from_slice(tid.as_bytes());
     assert_eq!(chain::tid_topic(&tid), topic);
 
-    let mut answer = [0u8; 128];
-    answer[31] = 5; // template handle
-    answer[95] = 2; // path: wallet
-    answer[96..124].copy_from_slice(&[0x77; 28]);
-    let r = chain::decode_record_of(&answer).expect("decodes");
-    assert_eq!((r.handle, r.verdict, r.path), (5, 0, 2));
-    assert_eq!(r.commitment_prefix, [0x77; 28]);
+    let mut answer = [0u8; 32];
+    assert!(!chain::decode_ticket_used(&answer).expect("decodes"));
+    answer[31] = 1;
+    assert!(chain::decode_ticket_used(&answer).expect("decodes"));
+    assert_eq!(
+        chain::decode_ticket_used(&answer[..20])
+            .expect_err("short")
+            .code(),
+        "rpc_error"
+    );
 
     let mut log_data = [0u8; 64];
     log_data[..32].copy_from_slice(&[0x99; 32]);
@@ -225,6 +231,8 @@ fn on_chain_check_abi_matches_independent_values() {
         .expect("decodes");
     assert_eq!((e.handle, e.verdict, e.path), (5, 3, 1));
     assert_eq!(e.submitter, [0x12; 20]);
+    assert_eq!(e.tid, *tid.as_bytes());
+    assert_eq!(e.commitment, [0x99; 32]);
 }
 
 #[wasm_bindgen_test]

@@ -236,14 +236,48 @@ async function flow() {
   if (entriesAfter !== entriesBefore) throw new Error("an invalid record was sent");
   await shot(nurse, "violation");
 
-  step = "a value the chain's rules refuse ends up rejected, with the reason";
+  step = "a value the chain's rules refuse ends up rejected, with the reason (sent after a used ticket was replaced)";
+  // The page's first ticket for this record is one already bound to the first vital-signs
+  // record (its tid's first 8 bytes): the relay answers 409 ticket_used, and the page must
+  // get a fresh ticket, seal again and send once more. Only that one ticket answer is
+  // injected; everything else is the real relay.
+  const usedTicket = BigInt(`0x${vitals.tid.slice(0, 16)}`).toString();
+  const ticketsGiven = [];
+  const submissionStatuses = [];
+  const onSubmission = (response) => {
+    const r = response.request();
+    if (r.method() === "POST" && new URL(r.url()).pathname === "/api/v1/submissions") submissionStatuses.push(response.status());
+  };
+  nurse.on("response", onSubmission);
+  await nurse.route("**/api/v1/tickets", async (route) => {
+    if (route.request().method() === "POST" && ticketsGiven.length === 0) {
+      ticketsGiven.push(usedTicket);
+      return route.fulfill({ status: 201, json: { ticket: usedTicket, expires_at: Date.now() + 3_600_000 } });
+    }
+    const response = await route.fetch();
+    const json = await response.json();
+    ticketsGiven.push(json.ticket);
+    return route.fulfill({ response, json });
+  });
   await fillVitals(nurse, { heart: "220", systolic: "120", temperature: "36.8" });
   await nurse.locator("#send").click();
   result.chainRejected = await textMatching(nurse, "#q-msg", /^Rejected: /, LONG);
+  await nurse.unroute("**/api/v1/tickets");
+  nurse.off("response", onSubmission);
+  result.ticketRetry = { ticketsGiven, submissionStatuses };
+  if (ticketsGiven.length !== 2 || ticketsGiven[1] === usedTicket || !/^[0-9]+$/.test(ticketsGiven[1] ?? "")) {
+    throw new Error(`expected the used ticket, then one fresh ticket: ${JSON.stringify(ticketsGiven)}`);
+  }
+  if (JSON.stringify(submissionStatuses) !== JSON.stringify([409, 202])) {
+    throw new Error(`expected 409 ticket_used, then 202: ${JSON.stringify(submissionStatuses)}`);
+  }
   const rejectedEntry = nurse.locator('#timeline li.entry[data-status="rejected"]');
   await rejectedEntry.waitFor();
   result.rejectedEntry = await rejectedEntry.textContent();
   result.chainRejectedTid = await rejectedEntry.getAttribute("data-tid");
+  if (BigInt(`0x${result.chainRejectedTid.slice(0, 16)}`).toString() !== ticketsGiven[1]) {
+    throw new Error(`the rejected record's tid ${result.chainRejectedTid} does not start with its fresh ticket ${ticketsGiven[1]}`);
+  }
   if (!/Heart rate/.test(result.rejectedEntry)) throw new Error(`rejected entry without reason: ${result.rejectedEntry}`);
   await shot(nurse, "rejected-on-chain");
 

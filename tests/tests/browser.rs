@@ -621,6 +621,14 @@ async fn clinicians_web_app_end_to_end() {
             .unwrap_or_default()
             .starts_with("Not sent")
     );
+    // A used ticket (the page was handed one on purpose): the relay said 409 ticket_used,
+    // and the page took a fresh ticket, sealed again and was accepted.
+    assert_eq!(
+        flow["ticketRetry"]["submissionStatuses"],
+        serde_json::json!([409, 202]),
+        "{}",
+        flow["ticketRetry"]
+    );
     // The wallet's refusal, in words.
     let refusal = flow["refusalMessage"].as_str().unwrap_or_default();
     assert!(refusal.contains("declined"), "{refusal}");

@@ -138,9 +138,11 @@ export async function check(record, pid) {
   const done = { ...withOpened, chain };
   if (chain.status !== "verified") {
     return { ...done, status: "tampered", text: "TAMPERED",
-      detail: chain.status === "missing"
-        ? `The chain has no anchor for this record. ${chain.detail ?? ""}`
-        : `The chain anchored something else for this record. ${chain.detail ?? ""}` };
+      // The check's own sentence says what is wrong: no anchor, another commitment or
+      // verdict in the record's anchoring event, or its ticket taken by another record.
+      detail: chain.detail ?? (chain.status === "missing"
+        ? "The chain has no anchor for this record."
+        : "The chain anchored something else for this record.") };
   }
   if (opened.verdict === "rejected") {
     return { ...done, status: "rejected", text: `Rejected on chain (block ${chain.blockNumber})`,

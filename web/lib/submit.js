@@ -51,21 +51,51 @@ export function reasons(detail, template, withValues = true) {
   return JSON.stringify(detail);
 }
 
+/** Ticket errors after which a fresh ticket and a new seal are worth one more try: the
+ * ticket lapsed unused, or another record took it. Nothing was stored in either case. */
+const RETRY_WITH_NEW_TICKET = new Set(["ticket_expired", "ticket_used"]);
+
+/** A fresh ticket from the relay (`POST /api/v1/tickets`): its decimal string, which
+ * `identity.seal` puts at the start of the record's tid. */
+async function newTicket() {
+  const answer = await call("POST", "/tickets");
+  return answer?.ticket;
+}
+
+/**
+ * Seals a record under a fresh ticket and posts it to `path`. When the relay answers
+ * `ticket_expired` or `ticket_used`, gets another ticket, seals again (a new tid) and posts
+ * once more; any other error is thrown. Returns {sealed, answer}.
+ */
+async function sealAndPost(path, request) {
+  const seal = async () => state.identity.seal({ ...request, ticket: await newTicket() });
+  let sealed = await seal();
+  try {
+    return { sealed, answer: await call("POST", path, sealed.body) };
+  } catch (err) {
+    if (!RETRY_WITH_NEW_TICKET.has(err?.code)) throw err;
+    sealed = await seal();
+    return { sealed, answer: await call("POST", path, sealed.body) };
+  }
+}
+
 /**
  * Seals and sends a record. `confirmWallet(summary)` is awaited on the wallet path and must
  * resolve true to send. Returns {tid, pid, commitment, final}.
  */
 export async function send({ template, pid, previous, values, wallet = false, confirmWallet, onUpdate }) {
-  const sealed = state.identity.seal({
-    template,
-    relay: state.info,
-    patient: pid ?? null,
-    previous: previous ?? null,
-    values,
-  });
+  // The form's rules first, so a record that cannot be sealed does not take a ticket.
+  const violations = mb.checkForm(template, values);
+  if (violations.length) {
+    const e = new Error(`The form has ${violations.length === 1 ? "a problem" : `${violations.length} problems`}: ${violations.map((v) => v.message).join(" ")}`);
+    e.code = "rule_violation";
+    e.violations = violations;
+    throw e;
+  }
+  const request = { template, relay: state.info, patient: pid ?? null, previous: previous ?? null, values };
+  const { sealed, answer } = await sealAndPost(wallet ? "/submissions/wallet" : "/submissions", request);
   const remember = (extra) => rememberSent({ tid: sealed.tid, pid: sealed.pid, template: template.id, version: template.version, at: Date.now(), ...extra });
   if (wallet) {
-    const answer = await call("POST", "/submissions/wallet", sealed.body);
     remember({ deadline: answer.wallet?.deadline });
     onUpdate?.(answer);
     // What this browser itself sealed and the registry it expects: the wallet must send
@@ -84,7 +114,6 @@ export async function send({ template, pid, previous, values, wallet = false, co
     }
     await mb.sendWalletTransaction(answer.wallet, expected);
   } else {
-    const answer = await call("POST", "/submissions", sealed.body);
     remember();
     onUpdate?.(answer);
   }
