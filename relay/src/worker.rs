@@ -33,6 +33,9 @@ const IDLE: Duration = Duration::from_millis(250);
 /// How long a submission waiting for confirmations is left alone, so the worker sends the
 /// ones queued behind it meanwhile.
 const WAIT_RETRY: Duration = Duration::from_millis(500);
+/// Longest single pause while looking again for the receipt of a transaction just sent
+/// (5, 10, … 160 ms: about 0.3 s in all).
+const JUST_SENT_PATIENCE: Duration = Duration::from_millis(160);
 /// How long a submission whose step failed (RPC down, …) is left alone before a retry.
 const FAIL_RETRY: Duration = Duration::from_secs(2);
 
@@ -44,6 +47,10 @@ pub struct Worker {
     owner: String,
     /// Wakes the worker.
     pub notify: Arc<Notify>,
+    /// Whether the last transaction this worker sent was mined at once (a local chain): only
+    /// then is it worth waiting a moment for the next one's receipt. On a chain with real
+    /// block times the wait would only hold up the records queued behind.
+    mines_at_once: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What happened to one claimed submission.
@@ -63,6 +70,7 @@ impl Worker {
             chain,
             owner,
             notify: Arc::new(Notify::new()),
+            mines_at_once: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
     }
 
@@ -216,11 +224,13 @@ impl Worker {
                 .map_err(|e| e.to_string())?,
             None => None,
         };
+        let mut just_sent = false;
         let tx_hash = match tx_hash {
             Some(hash) => hash,
             // The wallet sends its own transaction; until its event shows, keep waiting.
             None if sub.mode == Mode::Wallet => return Ok(Step::Waiting),
             None => {
+                just_sent = true;
                 let anchor = self.anchor_of(sub).await?;
                 match self.chain.send_anchor(&anchor).await {
                     Ok(hash) => hash,
@@ -248,12 +258,29 @@ impl Worker {
                 .map_err(|e| e.to_string())?;
             let _ = self.state.events.send(StateChange { tid: sub.tid });
         }
-        let Some(receipt) = self
+        let mut receipt = self
             .chain
             .confirmed_receipt(&tx_hash)
             .await
-            .map_err(|e| e.to_string())?
-        else {
+            .map_err(|e| e.to_string())?;
+        // On a chain that mines at once, a transaction sent a moment ago is mined a moment
+        // later: look again briefly before leaving it for WAIT_RETRY.
+        use std::sync::atomic::Ordering::Relaxed;
+        let patient = just_sent && self.mines_at_once.load(Relaxed);
+        let mut pause = Duration::from_millis(5);
+        while receipt.is_none() && patient && pause <= JUST_SENT_PATIENCE {
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+            receipt = self
+                .chain
+                .confirmed_receipt(&tx_hash)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        if just_sent {
+            self.mines_at_once.store(receipt.is_some(), Relaxed);
+        }
+        let Some(receipt) = receipt else {
             return Ok(Step::Waiting);
         };
         let anchored = self
