@@ -607,6 +607,17 @@ async fn tickets_are_issued_to_authors_and_bind_one_record(db: Db) {
         before,
         "nothing written"
     );
+    // The ticket is checked before the rules: a record that also breaks them is refused for
+    // its ticket and is not kept in the rejected-records audit.
+    let tid = TxId::for_ticket(mine + 2_000, &mut h.rng);
+    let ti = h.ti_with(tid, "nurse.bo", 400);
+    let body = h.seal(ti, &nurse, &nurse);
+    let (status, err) = h.post("/api/v1/submissions", Some(&token), body).await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("ticket_unknown"))
+    );
+    assert!(h.store.rejected_records(10).await.unwrap().is_empty());
 
     // Her own ticket: accepted; the same ticket under another tid: 409 ticket_used.
     let tid = TxId::for_ticket(mine, &mut h.rng);

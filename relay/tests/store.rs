@@ -414,3 +414,128 @@ async fn tickets_on_postgres() {
     let url = postgres::shared().fresh_database().expect("fresh database");
     tickets(Store::open(&url).await.unwrap()).await;
 }
+
+/// A store written before tickets (schema 2) is upgraded only when it holds no records:
+/// those were anchored on a registry without tickets, which this relay cannot verify.
+#[tokio::test]
+async fn a_store_with_records_from_before_tickets_is_not_upgraded() {
+    let url = sqlite_url("upgrade");
+    let store = Store::open(&url).await.unwrap();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let back_to_v2 = |records: i64| {
+        let pool = pool.clone();
+        async move {
+            for sql in [
+                "DELETE FROM schema_version WHERE version = 3",
+                "DROP TABLE tickets",
+                "DROP TABLE ticket_head",
+            ] {
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+            sqlx::query("UPDATE log_head SET size = $1 WHERE id = 0")
+                .bind(records)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    drop(store);
+    back_to_v2(0).await;
+    let store = Store::open(&url).await.expect("an empty v2 store upgrades");
+    let nurse = UserId::new("nurse.bo").unwrap();
+    assert!(
+        store
+            .issue_ticket(&nurse, UnixMillis(1))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    drop(store);
+    back_to_v2(3).await;
+    let err = Store::open(&url).await.expect_err("refused");
+    assert!(matches!(err, StoreError::Upgrade(_)), "{err}");
+    assert!(err.to_string().contains("3 records"), "{err}");
+}
+
+/// Two relays on one store race to bind one ticket to two tids: exactly one wins, the
+/// other is `Used`; and concurrent issuance never lets a user hold more than the limit.
+async fn ticket_races(url: &str) {
+    use mediblock_relay::store::tickets::{MAX_OPEN_TICKETS, TicketProblem};
+    let a = Store::open(url).await.unwrap();
+    let b = Store::open(url).await.unwrap();
+    let nurse = UserId::new("nurse.bo").unwrap();
+    let now = UnixMillis(1_700_000_000_000);
+    let mut rng = ChaCha20Rng::from_seed([4; 32]);
+    for round in 0u8..10 {
+        let ticket = a.issue_ticket(&nurse, now).await.unwrap().unwrap().number;
+        let mut one = submission_shape(&mut rng);
+        one.tid = TxId::for_ticket(ticket, &mut rng);
+        one.commitment = Commitment::from_bytes([round; 32]);
+        one.now = now;
+        let mut two = one.clone();
+        two.tid = TxId::for_ticket(ticket, &mut rng);
+        two.commitment = Commitment::from_bytes([round | 0x80; 32]);
+        let (sa, sb) = (a.clone(), b.clone());
+        let (ra, rb) = tokio::join!(
+            tokio::spawn(async move { sa.accept(&one).await }),
+            tokio::spawn(async move { sb.accept(&two).await })
+        );
+        let outcomes = [ra.unwrap(), rb.unwrap()];
+        let won = outcomes
+            .iter()
+            .filter(|r| matches!(r, Ok(Accepted::New { .. })))
+            .count();
+        let used = outcomes
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::Ticket(TicketProblem::Used))))
+            .count();
+        assert_eq!((won, used), (1, 1), "round {round}: {outcomes:?}");
+    }
+    // Bring the nurse to one below the limit, then ask twice at once: one more at most.
+    let eve = UserId::new("dr.eve").unwrap();
+    for _ in 0..MAX_OPEN_TICKETS - 1 {
+        a.issue_ticket(&eve, now).await.unwrap().unwrap();
+    }
+    let (sa, sb, ea, eb) = (a.clone(), b.clone(), eve.clone(), eve.clone());
+    let (x, y) = tokio::join!(
+        tokio::spawn(async move { sa.issue_ticket(&ea, now).await.unwrap() }),
+        tokio::spawn(async move { sb.issue_ticket(&eb, now).await.unwrap() })
+    );
+    let granted = [x.unwrap(), y.unwrap()]
+        .iter()
+        .filter(|t| t.is_some())
+        .count();
+    assert_eq!(granted, 1, "the limit holds under concurrency");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ticket_races_on_postgres() {
+    ticket_races(&postgres::shared().fresh_database().expect("fresh database")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ticket_races_on_sqlite() {
+    ticket_races(&sqlite_url("ticket-races")).await;
+}
+
+/// Opening an initialised store writes nothing: it opens read-only.
+#[tokio::test]
+async fn an_initialised_store_opens_read_only() {
+    let url = sqlite_url("read-only");
+    let store = Store::open(&url).await.unwrap();
+    let nurse = UserId::new("nurse.bo").unwrap();
+    store
+        .issue_ticket(&nurse, UnixMillis(1))
+        .await
+        .unwrap()
+        .unwrap();
+    drop(store);
+    let ro = Store::open(&format!("{url}?mode=ro"))
+        .await
+        .expect("opens read-only");
+    assert!(ro.log_leaves().await.unwrap().is_empty());
+    assert!(
+        ro.issue_ticket(&nurse, UnixMillis(2)).await.is_err(),
+        "and cannot write"
+    );
+}

@@ -183,6 +183,16 @@ async fn accept(
     caller.require(&AUTHORS)?;
     let signed = open_own(state, caller, body).await?;
     let ti = signed.ti();
+    // The ticket before the rules: a record with a bad ticket is refused with the ticket's
+    // code and leaves nothing behind, not even in the rejected-records audit.
+    if let Some(problem) = state
+        .store
+        .ticket_problem(&ti.uid, &ti.tid, now())
+        .await
+        .map_err(ApiError::internal)?
+    {
+        return Err(crate::api::tickets::refused(problem, ti.tid.ticket()));
+    }
     let template = state
         .store
         .template(&ti.template.id, ti.template.version)

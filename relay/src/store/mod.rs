@@ -30,6 +30,9 @@ pub enum StoreError {
     /// A uniqueness rule was hit (e.g. an existing user id or transaction id).
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// The store cannot be brought to this relay's schema.
+    #[error("cannot upgrade this store: {0}")]
+    Upgrade(String),
     /// A record's ticket cannot be used for its tid.
     #[error("ticket: {0}")]
     Ticket(tickets::TicketProblem),

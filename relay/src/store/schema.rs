@@ -3,7 +3,7 @@
 //! Migrations are plain SQL applied in order inside a transaction; `schema_version` records
 //! the last one applied. `{blob}` stands for `BLOB` (SQLite) or `BYTEA` (PostgreSQL).
 
-use super::{Backend, Result, Store};
+use super::{Backend, Result, Store, StoreError};
 
 /// The schema version this relay writes.
 pub const SCHEMA_VERSION: i64 = 3;
@@ -174,6 +174,21 @@ pub(super) async fn migrate(store: &Store) -> Result<()> {
     let current = current.and_then(|r| r.0).unwrap_or(0);
     if current >= SCHEMA_VERSION {
         return Ok(());
+    }
+    if (1..3).contains(&current) {
+        // Version 3 brings tickets, and a registry that marks tickets instead of storing
+        // each record: records this store holds were anchored on a registry without them,
+        // which this relay can neither verify nor keep anchoring to.
+        let (size,): (i64,) = sqlx::query_as("SELECT size FROM log_head WHERE id = 0")
+            .fetch_one(pool)
+            .await?;
+        if size > 0 {
+            return Err(StoreError::Upgrade(format!(
+                "it holds {size} records anchored by a MediBlock from before tickets (schema \
+                 version {current}); keep running that version for this store, or start a \
+                 fresh one (a new --data-dir, or an empty database)"
+            )));
+        }
     }
     let mut tx = store.begin_write().await?;
     for (version, sql) in MIGRATIONS.into_iter().filter(|(v, _)| *v > current) {

@@ -17,7 +17,8 @@ use sqlx::Row as _;
 
 use super::{Result, Store, StoreError, to_i64, to_u64};
 
-/// How long an issued ticket stays usable: a day.
+/// How long an issued ticket stays usable: a day (up to and including
+/// `issued_at + TICKET_TTL_MS`).
 pub const TICKET_TTL_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// How many usable, unbound tickets one user may hold at once.
@@ -48,8 +49,15 @@ pub struct Ticket {
 
 impl Store {
     /// Writes the ticket counter's row once, with a random base: below 2^62, a multiple of
-    /// 256 (one registry bitmap word), so this store's tickets fill whole words.
+    /// 256 (one registry bitmap word), so this store's tickets fill whole words. Opening an
+    /// initialised store only reads (`mediblock audit` opens it read-only).
     pub(super) async fn init_tickets(&self) -> Result<()> {
+        let head: Option<(i64,)> = sqlx::query_as("SELECT next FROM ticket_head WHERE id = 0")
+            .fetch_optional(self.pool())
+            .await?;
+        if head.is_some() {
+            return Ok(());
+        }
         let mut bytes = [0u8; 8];
         getrandom::fill(&mut bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let base = (u64::from_be_bytes(bytes) >> 2) & !0xff;
@@ -66,21 +74,25 @@ impl Store {
     /// [`MAX_OPEN_TICKETS`] usable, unbound ones.
     pub async fn issue_ticket(&self, uid: &UserId, now: UnixMillis) -> Result<Option<Ticket>> {
         let mut tx = self.begin_write().await?;
+        // The counter first: its row lock serialises issuance until commit, so two
+        // concurrent requests cannot both see room under the limit (PostgreSQL runs READ
+        // COMMITTED).
+        let (number,): (i64,) = sqlx::query_as(
+            "UPDATE ticket_head SET next = next + 1 WHERE id = 0 RETURNING next - 1",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         let (open,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM tickets WHERE uid = $1 AND tid IS NULL AND issued_at > $2",
+            "SELECT COUNT(*) FROM tickets WHERE uid = $1 AND tid IS NULL AND issued_at >= $2",
         )
         .bind(uid.as_str())
         .bind(to_i64(now.0.saturating_sub(TICKET_TTL_MS)))
         .fetch_one(&mut *tx)
         .await?;
         if open >= MAX_OPEN_TICKETS {
+            tx.rollback().await?;
             return Ok(None);
         }
-        let (number,): (i64,) = sqlx::query_as(
-            "UPDATE ticket_head SET next = next + 1 WHERE id = 0 RETURNING next - 1",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
         sqlx::query("INSERT INTO tickets (ticket, uid, issued_at) VALUES ($1, $2, $3)")
             .bind(number)
             .bind(uid.as_str())
@@ -109,7 +121,7 @@ pub(super) async fn bind(
     let oldest = to_i64(now.0.saturating_sub(TICKET_TTL_MS));
     let bound = sqlx::query(
         "UPDATE tickets SET tid = $1 WHERE ticket = $2 AND uid = $3 AND tid IS NULL \
-         AND issued_at > $4",
+         AND issued_at >= $4",
     )
     .bind(tid.as_bytes().to_vec())
     .bind(ticket)
@@ -121,19 +133,50 @@ pub(super) async fn bind(
     if bound == 1 {
         return Ok(());
     }
+    match diagnose(tx, uid, tid, now).await? {
+        Some(problem) => Err(StoreError::Ticket(problem)),
+        // Already bound to this very tid (a retried submission).
+        None => Ok(()),
+    }
+}
+
+/// What, if anything, stops `uid` from using `tid`'s ticket for `tid` at `now`.
+async fn diagnose(
+    conn: &mut sqlx::AnyConnection,
+    uid: &UserId,
+    tid: &TxId,
+    now: UnixMillis,
+) -> Result<Option<TicketProblem>> {
     let row = sqlx::query("SELECT uid, issued_at, tid FROM tickets WHERE ticket = $1")
-        .bind(ticket)
-        .fetch_optional(&mut *tx)
+        .bind(to_i64(tid.ticket()))
+        .fetch_optional(&mut *conn)
         .await?;
     let Some(row) = row else {
-        return Err(StoreError::Ticket(TicketProblem::Unknown));
+        return Ok(Some(TicketProblem::Unknown));
     };
     if row.try_get::<String, _>("uid")? != uid.as_str() {
-        return Err(StoreError::Ticket(TicketProblem::Unknown));
+        return Ok(Some(TicketProblem::Unknown));
     }
-    match row.try_get::<Option<Vec<u8>>, _>("tid")? {
-        Some(t) if t == tid.as_bytes() => Ok(()),
-        Some(_) => Err(StoreError::Ticket(TicketProblem::Used)),
-        None => Err(StoreError::Ticket(TicketProblem::Expired)),
+    let oldest = to_i64(now.0.saturating_sub(TICKET_TTL_MS));
+    Ok(match row.try_get::<Option<Vec<u8>>, _>("tid")? {
+        Some(t) if t == tid.as_bytes() => None,
+        Some(_) => Some(TicketProblem::Used),
+        None if row.try_get::<i64, _>("issued_at")? < oldest => Some(TicketProblem::Expired),
+        None => None,
+    })
+}
+
+impl Store {
+    /// What, if anything, stops `uid` from using `tid`'s ticket for `tid` now: the
+    /// submission path asks before anything else is decided, so a bad ticket is refused
+    /// with its own code and writes nothing. Read-only; [`bind`] decides for good.
+    pub async fn ticket_problem(
+        &self,
+        uid: &UserId,
+        tid: &TxId,
+        now: UnixMillis,
+    ) -> Result<Option<TicketProblem>> {
+        let mut conn = self.pool().acquire().await?;
+        diagnose(&mut conn, uid, tid, now).await
     }
 }
