@@ -365,7 +365,11 @@ async fn connect_chain(args: &Settings, store: &Store) -> Result<(Chain, Option<
             let address = match known {
                 Some(address) => address,
                 None => {
-                    let address = setup::deploy_registry(&provider, me)
+                    let (address, block) = setup::deploy_registry(&provider, me)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    store
+                        .set_meta("registry_block", &block.to_string())
                         .await
                         .map_err(|e| e.to_string())?;
                     store
@@ -388,11 +392,17 @@ async fn connect_chain(args: &Settings, store: &Store) -> Result<(Chain, Option<
                 )
                 .await
                 .map_err(|e| e.to_string())?;
+            let deployed_in = store
+                .meta("registry_block")
+                .await
+                .map_err(|e| e.to_string())?
+                .and_then(|b| b.parse().ok());
             let chain = Chain::connect(provider, address, *confirmations)
                 .await
                 .map_err(|e| e.to_string())?
                 .with_cosigner(signer)
-                .with_rpc_url(anvil.url().to_string());
+                .with_rpc_url(anvil.url().to_string())
+                .with_deploy_block(deployed_in);
             Ok((chain, Some(anvil)))
         }
     }

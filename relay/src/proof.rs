@@ -318,10 +318,13 @@ async fn chain_facts(bundle: &ProofBundle, provider: &DynProvider) -> Result<Cha
         Err(e) if e.as_revert_data().is_some() => false,
         Err(e) => return Err(rpc(&e)),
     };
-    let hint = bundle.record_anchor.as_ref().map(|a| a.block_number);
-    facts.record_event = record_event(provider, registry_address, tid, hint)
-        .await
-        .map_err(|e| rpc(&e))?;
+    // An unused ticket means no event can exist: the search over the whole chain is skipped.
+    if facts.ticket_used {
+        let hint = bundle.record_anchor.as_ref().map(|a| a.block_number);
+        facts.record_event = record_event(provider, registry_address, tid, hint)
+            .await
+            .map_err(|e| rpc(&e))?;
+    }
     Ok(facts)
 }
 

@@ -547,7 +547,7 @@ async fn proof_files_verify_with_the_chain_alone() {
     assert_eq!(report.chain_verdict, Some(rejected_at_0));
 
     // Stripped of its acknowledgement, the rejected record's file still verifies only as
-    // what the chain says: rejected (the registry's `recordOf` is always read).
+    // what the chain says: rejected (the ticket and the tid's event are always read).
     let mut stripped = rejected_bundle.clone();
     stripped.record_anchor = None;
     let report = proof::verify(&stripped, &rpc, &genuine).await.unwrap();

@@ -39,6 +39,9 @@ pub struct Info {
     /// EIP-155 chain id of the chain the relay anchors on (absent when it does not anchor).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chain_id: Option<u64>,
+    /// The block the registry was deployed in, when the relay knows it (it deployed it):
+    /// where a browser's search for a record's event may start.
+    pub registry_block: Option<u64>,
     /// The registry contract's address (0x-prefixed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registry: Option<String>,
@@ -56,6 +59,10 @@ pub async fn info(State(state): State<AppState>) -> Json<Info> {
         relay_keys: state.keys.relay.public(),
         chain_id: state.chain.as_ref().map(crate::chain::Chain::chain_id),
         registry: state.chain.as_ref().map(|c| c.registry().to_string()),
+        registry_block: state
+            .chain
+            .as_ref()
+            .and_then(crate::chain::Chain::deploy_block),
         rpc_url: state
             .chain
             .as_ref()

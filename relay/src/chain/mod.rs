@@ -38,6 +38,7 @@ pub struct Chain {
     confirmations: u64,
     cosigner: Option<alloy::signers::local::PrivateKeySigner>,
     rpc_url: Option<String>,
+    deploy_block: Option<u64>,
     /// Serialises this relay's sends (the anchoring worker and the checkpointer share one
     /// account): the nonce is asked from the node, so two sends at once could get the same.
     send_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -99,6 +100,7 @@ impl Chain {
             confirmations: confirmations.max(1),
             cosigner: None,
             rpc_url: None,
+            deploy_block: None,
             send_lock: Default::default(),
         })
     }
@@ -109,6 +111,27 @@ impl Chain {
     pub fn with_rpc_url(mut self, url: impl Into<String>) -> Self {
         self.rpc_url = Some(url.into());
         self
+    }
+
+    /// The block the registry was deployed in, when known (the embedded chain records it):
+    /// log searches start there, and `GET /api/v1/info` publishes it for browsers.
+    pub fn with_deploy_block(mut self, block: Option<u64>) -> Self {
+        self.deploy_block = block;
+        self
+    }
+
+    /// The registry's deployment block, when known.
+    pub fn deploy_block(&self) -> Option<u64> {
+        self.deploy_block
+    }
+
+    /// Whether the registry marks `ticket` used (a record with it is anchored).
+    pub async fn ticket_used(&self, ticket: u64) -> Result<bool, ChainError> {
+        MediBlockRegistry::new(self.registry, self.provider.clone())
+            .ticketUsed(ticket)
+            .call()
+            .await
+            .map_err(rpc)
     }
 
     /// The JSON-RPC URL published to browsers, if any.
@@ -235,13 +258,22 @@ impl Chain {
     /// Finds the anchoring transaction of `tid` from the chain's logs (after a crash between
     /// sending and recording the hash, or when the tid turns out to be anchored already).
     pub async fn find_anchor(&self, tid: &[u8; 16]) -> Result<Option<[u8; 32]>, ChainError> {
+        // The ticket first (one call): when it is unused, no event can exist, and the
+        // search over the whole chain is skipped.
+        let mut ticket = [0u8; 8];
+        ticket.copy_from_slice(&tid[..8]);
+        if !self.ticket_used(u64::from_be_bytes(ticket)).await? {
+            return Ok(None);
+        }
         let mut topic = [0u8; 32];
         topic[..16].copy_from_slice(tid);
         let filter = Filter::new()
             .address(self.registry)
             .event_signature(MediBlockRegistry::RecordAnchored::SIGNATURE_HASH)
             .topic1(B256::from(topic));
-        let logs = self.logs_since(filter, 0, true).await?;
+        let logs = self
+            .logs_since(filter, self.deploy_block.unwrap_or(0), true)
+            .await?;
         Ok(logs.first().and_then(|l| l.transaction_hash).map(|h| h.0))
     }
 
@@ -407,7 +439,9 @@ impl Chain {
             .address(self.registry)
             .event_signature(MediBlockRegistry::CheckpointAnchored::SIGNATURE_HASH)
             .topic1(B256::from(alloy::primitives::U256::from(size)));
-        let logs = self.logs_since(filter, 0, true).await?;
+        let logs = self
+            .logs_since(filter, self.deploy_block.unwrap_or(0), true)
+            .await?;
         Ok(logs
             .iter()
             .find_map(|log| AnchoredCheckpoint::from_log(log, self.registry)))

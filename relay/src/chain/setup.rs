@@ -13,11 +13,12 @@ fn rpc(e: impl std::fmt::Display) -> ChainError {
     ChainError::Rpc(e.to_string())
 }
 
-/// Deploys a registry owned by `admin` (the provider's signer); returns its address.
+/// Deploys a registry owned by `admin` (the provider's signer); returns its address and
+/// the block it was deployed in (where searches for its events may start).
 pub async fn deploy_registry(
     provider: &DynProvider,
     admin: Address,
-) -> Result<Address, ChainError> {
+) -> Result<(Address, u64), ChainError> {
     let receipt = MediBlockRegistry::deploy_builder(provider.clone(), admin)
         .send()
         .await
@@ -25,15 +26,16 @@ pub async fn deploy_registry(
         .get_receipt()
         .await
         .map_err(rpc)?;
-    receipt
+    let address = receipt
         .contract_address
-        .ok_or_else(|| ChainError::Reverted("registry deployment created no contract".into()))
+        .ok_or_else(|| ChainError::Reverted("registry deployment created no contract".into()))?;
+    Ok((address, receipt.block_number.unwrap_or(0)))
 }
 
 /// Deploys a registry owned by `me` (the provider's signer) and makes `me` a relay too:
 /// the single-operator setup of the embedded default, the benchmarks and the tests.
 pub async fn deploy_as_relay(provider: &DynProvider, me: Address) -> Result<Address, ChainError> {
-    let address = deploy_registry(provider, me).await?;
+    let (address, _) = deploy_registry(provider, me).await?;
     ensure_relay(provider, address, me).await?;
     Ok(address)
 }
