@@ -290,50 +290,106 @@ pub(crate) async fn chain_id(endpoint: &Endpoint) -> Result<u64> {
     )
 }
 
-/// Finds the `RecordAnchored` log of `tid`, first in `hint_block` when given, then over the
-/// whole chain. A node that refuses the search is an `rpc_error`: without the event (the
-/// registry keeps nothing else per record) the anchor cannot be checked.
+/// The most blocks one `eth_getLogs` asks for, as the relay does (`LOG_RANGE` there): hosted
+/// nodes refuse a request over a whole chain.
+pub const LOG_RANGE: u64 = 2_000;
+
+/// Where to look for a record's `RecordAnchored` log.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) struct Search {
+    /// The block the relay's ACK names: looked at first, but only a hint.
+    pub(crate) hint: Option<u64>,
+    /// The first block that can hold the log (the registry's deployment block, else 0).
+    pub(crate) from: u64,
+}
+
+/// Finds the `RecordAnchored` log of `tid`: first in the hint block when given (and not
+/// before `search.from`), then from `search.from` to the head in ranges of at most [`LOG_RANGE`]
+/// blocks, stopping at the first range that holds it.
+///
+/// The hint comes from the relay's ACK, so it is only a shortcut: a wrong one, or a node
+/// refusing it (a block past its head, say), leads to the scan, never to a verdict or an
+/// error. A node that refuses the scan is an `rpc_error`: without the event (the registry
+/// keeps nothing else per record) the anchor cannot be checked.
 async fn find_log(
     endpoint: &Endpoint,
     registry: &EthAddress,
     tid: &TxId,
-    hint_block: Option<u64>,
+    search: Search,
 ) -> Result<Option<FoundLog>> {
-    let topics = json!([
-        format!("0x{}", hex::encode(record_anchored_topic())),
-        format!("0x{}", hex::encode(tid_topic(tid))),
-    ]);
-    let address = format!("0x{}", registry.to_hex());
-    let mut ranges = Vec::new();
-    if let Some(b) = hint_block {
-        ranges.push((format!("0x{b:x}"), format!("0x{b:x}")));
+    let Search { hint, from } = search;
+    if let Some(b) = hint.filter(|b| *b >= from)
+        && let Ok(Some(found)) = logs_in(endpoint, registry, tid, b, b).await
+    {
+        return Ok(Some(found));
     }
-    ranges.push(("0x0".to_owned(), "latest".to_owned()));
-    for (from, to) in ranges {
-        let filter =
-            json!([{"address": address, "topics": topics, "fromBlock": from, "toBlock": to}]);
-        let logs = endpoint.call("eth_getLogs", filter).await?;
-        for log in logs.as_array().into_iter().flatten() {
-            if log["removed"].as_bool() == Some(true) {
-                continue;
-            }
-            let topics: Vec<[u8; 32]> = log["topics"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|t| word(t, "A log topic"))
-                .collect::<Result<_>>()?;
-            let event = decode_record_anchored(&topics, &hex_bytes(&log["data"], "Log data")?)?;
-            if event.tid != *tid.as_bytes() {
-                // Not what the filter asked for; only this tid's event counts.
-                continue;
-            }
-            return Ok(Some(FoundLog {
-                event,
-                block_number: hex_u64(&log["blockNumber"], "The log's block number")?,
-                tx_hash: word(&log["transactionHash"], "The log's transaction hash")?,
-            }));
+    let head = hex_u64(
+        &endpoint.call("eth_blockNumber", json!([])).await?,
+        "The head block number",
+    )?;
+    let mut start = from;
+    while start <= head {
+        let end = head.min(start.saturating_add(LOG_RANGE - 1));
+        if let Some(found) = logs_in(endpoint, registry, tid, start, end).await? {
+            return Ok(Some(found));
         }
+        let Some(next) = end.checked_add(1) else {
+            break;
+        };
+        start = next;
+    }
+    Ok(None)
+}
+
+/// This tid's `RecordAnchored` log in blocks `from..=to`, if the node lists one. Logs the
+/// filter should not have let through are skipped: another contract's (whatever it logs,
+/// only the registry's event anchors), another tid's or event's, and those of a block that
+/// left the chain (`removed`).
+async fn logs_in(
+    endpoint: &Endpoint,
+    registry: &EthAddress,
+    tid: &TxId,
+    from: u64,
+    to: u64,
+) -> Result<Option<FoundLog>> {
+    let topic0 = record_anchored_topic();
+    let topic1 = tid_topic(tid);
+    let filter = json!([{
+        "address": format!("0x{}", registry.to_hex()),
+        "topics": [format!("0x{}", hex::encode(topic0)), format!("0x{}", hex::encode(topic1))],
+        "fromBlock": format!("0x{from:x}"),
+        "toBlock": format!("0x{to:x}"),
+    }]);
+    let logs = endpoint.call("eth_getLogs", filter).await?;
+    for log in logs.as_array().into_iter().flatten() {
+        if log["removed"].as_bool() == Some(true) {
+            continue;
+        }
+        let from_registry = log["address"].as_str().is_some_and(|a| {
+            let a = a
+                .strip_prefix("0x")
+                .or_else(|| a.strip_prefix("0X"))
+                .unwrap_or(a);
+            a.eq_ignore_ascii_case(&registry.to_hex())
+        });
+        if !from_registry {
+            continue;
+        }
+        let topics: Vec<[u8; 32]> = log["topics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| word(t, "A log topic"))
+            .collect::<Result<_>>()?;
+        if topics.first() != Some(&topic0) || topics.get(1) != Some(&topic1) {
+            continue;
+        }
+        let event = decode_record_anchored(&topics, &hex_bytes(&log["data"], "Log data")?)?;
+        return Ok(Some(FoundLog {
+            event,
+            block_number: hex_u64(&log["blockNumber"], "The log's block number")?,
+            tx_hash: word(&log["transactionHash"], "The log's transaction hash")?,
+        }));
     }
     Ok(None)
 }
@@ -348,7 +404,7 @@ pub(crate) async fn verify(
     commitment: &Commitment,
     claimed: Claimed,
     claimed_tx: Option<&ChainHash>,
-    hint_block: Option<u64>,
+    search: Search,
 ) -> Result<Finding> {
     let call = json!([
         {"to": format!("0x{}", registry.to_hex()),
@@ -358,7 +414,7 @@ pub(crate) async fn verify(
     let answer = endpoint.call("eth_call", call).await?;
     let ticket_used = decode_ticket_used(&hex_bytes(&answer, "The answer to ticketUsed")?)?;
     let log = if ticket_used {
-        find_log(endpoint, registry, tid, hint_block).await?
+        find_log(endpoint, registry, tid, search).await?
     } else {
         None
     };
@@ -377,15 +433,20 @@ fn parse<T: core::str::FromStr>(req: &JsValue, key: &str, what: &str) -> Result<
         .map_err(|_| ClientError::invalid(format!("{what} “{s}” is not valid.")))
 }
 
-/// `verifyOnChain({ rpc, registry, tid, commitment, verdict, blockNumber?, txHash?, chainId? })`:
-/// reads the registry's `ticketUsed(ticket)` view (the ticket is the tid's first 8 bytes)
-/// and the tid's `RecordAnchored` log itself (`rpc` is a JSON-RPC URL, or `"wallet"` for
-/// `window.ethereum`) and resolves with
+/// `verifyOnChain({ rpc, registry, tid, commitment, verdict, blockNumber?, txHash?, chainId?,
+/// fromBlock? })`: reads the registry's `ticketUsed(ticket)` view (the ticket is the tid's
+/// first 8 bytes) and the tid's `RecordAnchored` log itself (`rpc` is a JSON-RPC URL, or
+/// `"wallet"` for `window.ethereum`) and resolves with
 /// `{ status: "verified" | "missing" | "mismatch", blockNumber, txHash, detail }`:
 /// `verified` when the event carries the record's commitment and the claimed verdict,
 /// `missing` when the ticket is unused, `mismatch` when the ticket went to another tid or
 /// the event differs. With `chainId`, a node on another chain is refused with
 /// `wrong_network`; a node that cannot be asked, or refuses, is `rpc_error`.
+///
+/// The log is looked for in block `blockNumber` (the ACK's, a hint) and, when not there,
+/// from block `fromBlock` (the registry's deployment block; 0 when absent) to the head in
+/// ranges of at most [`LOG_RANGE`] blocks, so a wrong or missing hint costs requests, not
+/// the verdict.
 #[wasm_bindgen(js_name = verifyOnChain)]
 pub async fn verify_on_chain(req: JsValue) -> Result<JsValue> {
     let rpc = get_str(&req, "rpc")
@@ -410,7 +471,12 @@ pub async fn verify_on_chain(req: JsValue) -> Result<JsValue> {
         ),
         _ => None,
     };
-    let hint_block = js::get_f64(&req, "blockNumber").and_then(js::as_u64);
+    let search = Search {
+        hint: js::get_f64(&req, "blockNumber").and_then(js::as_u64),
+        from: js::get_f64(&req, "fromBlock")
+            .and_then(js::as_u64)
+            .unwrap_or(0),
+    };
     let endpoint = if rpc == "wallet" {
         Endpoint::Wallet(crate::wallet::provider()?)
     } else {
@@ -429,7 +495,7 @@ pub async fn verify_on_chain(req: JsValue) -> Result<JsValue> {
         &commitment,
         claimed,
         claimed_tx.as_ref(),
-        hint_block,
+        search,
     )
     .await?;
     to_js(&json!({

@@ -293,17 +293,45 @@ async fn follow_status_reads_the_stream_with_the_bearer_token() {
     unstub_fetch();
 }
 
+/// The registry, as the requests name it.
+const REGISTRY: &str = "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+/// The registry as the fake node writes it in logs: mixed case, as a checksummed address.
+const REGISTRY_IN_LOGS: &str = "0xaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAaA";
+/// The fake node's head block.
+const HEAD: u64 = 5_500;
+
 /// A `RecordAnchored` log as the fake node returns it.
+#[derive(Clone, Copy)]
 struct Log<'a> {
     tid: &'a str,
     commitment: &'a str,
     verdict: u8,
     block: u64,
+    /// The contract that emitted it.
+    address: &'a str,
+    /// Whether a reorganisation took its block off the chain.
+    removed: bool,
 }
 
-/// A node with 31337 as `eth_chainId`, answering `eth_call` only for the registry's
-/// `ticketUsed(ticket)` of `tid`'s ticket (`used`), and `eth_getLogs` with those of `logs`
-/// inside the asked block range (as a node filtering on the tid topic would).
+impl<'a> Log<'a> {
+    /// The registry's live log.
+    fn at(tid: &'a str, commitment: &'a str, verdict: u8, block: u64) -> Self {
+        Log {
+            tid,
+            commitment,
+            verdict,
+            block,
+            address: REGISTRY_IN_LOGS,
+            removed: false,
+        }
+    }
+}
+
+/// A node with 31337 as `eth_chainId` and [`HEAD`] as `eth_blockNumber`, answering
+/// `eth_call` only for the registry's `ticketUsed(ticket)` of `tid`'s ticket (`used`), and
+/// `eth_getLogs` with every one of `logs` inside the asked block range, whatever their
+/// address or topics (so the client's own filtering is what is tested). Like a hosted node,
+/// it refuses a log range over [`chain::LOG_RANGE`] blocks, reversed, or past its head.
 fn stub_node(tid: &str, used: bool, logs: &[Log<'_>]) {
     let topic0 = hex::encode(chain::record_anchored_topic());
     let ticket = u64::from_str_radix(&tid[..16], 16).expect("ticket");
@@ -316,7 +344,7 @@ fn stub_node(tid: &str, used: bool, logs: &[Log<'_>]) {
             info[29] = 3; // template handle
             info[30] = l.verdict;
             info[31] = 1; // relay path
-            json!({"removed": false, "address": format!("0x{}", "aa".repeat(20)),
+            json!({"removed": l.removed, "address": l.address,
                    "topics": [format!("0x{topic0}"), format!("0x{}{}", l.tid, "00".repeat(16))],
                    "data": format!("0x{}{}", l.commitment, hex::encode(info)),
                    "blockNumber": format!("0x{:x}", l.block),
@@ -326,19 +354,26 @@ fn stub_node(tid: &str, used: bool, logs: &[Log<'_>]) {
     stub_fetch(&format!(
         "const rpc = JSON.parse(body); \
          const reply = (v) => new Response(JSON.stringify(Object.assign({{ jsonrpc: '2.0', id: rpc.id }}, v))); \
-         const block = (b) => (b === 'latest' ? Infinity : parseInt(b, 16)); \
+         const block = (b) => (b === 'latest' ? {head} : parseInt(b, 16)); \
          if (rpc.method === 'eth_chainId') return reply({{ result: '0x7a69' }}); \
+         if (rpc.method === 'eth_blockNumber') return reply({{ result: '0x{head:x}' }}); \
          if (rpc.method === 'eth_call' && rpc.params[0].to === '0x{registry}' \
              && rpc.params[0].data === '0x{call}' && rpc.params[1] === 'latest') \
              return reply({{ result: '0x' + '00'.repeat(31) + '{used}' }}); \
          if (rpc.method === 'eth_call') return reply({{ error: {{ code: 3, message: 'execution reverted' }} }}); \
          if (rpc.method === 'eth_getLogs') {{ \
              const f = rpc.params[0]; \
+             const [from, to] = [block(f.fromBlock), block(f.toBlock)]; \
+             if (!(from <= to)) return reply({{ error: {{ code: -32602, message: 'invalid block range' }} }}); \
+             if (to > {head}) return reply({{ error: {{ code: -32602, message: 'block range extends beyond current head block' }} }}); \
+             if (to - from + 1 > {max}) return reply({{ error: {{ code: -32005, message: 'query exceeds max block range {max}' }} }}); \
              return reply({{ result: {logs}.filter((l) => \
                  block(l.blockNumber) >= block(f.fromBlock) && block(l.blockNumber) <= block(f.toBlock)) }}); \
          }} \
          return reply({{ error: {{ code: -32601, message: 'method not found' }} }});",
         registry = "aa".repeat(20),
+        head = HEAD,
+        max = chain::LOG_RANGE,
         used = if used { "01" } else { "00" },
         logs = serde_json::Value::Array(logs),
     ));
@@ -365,16 +400,7 @@ fn rpc_calls() -> Vec<(String, serde_json::Value)> {
 async fn verify_on_chain_speaks_json_rpc_over_fetch() {
     let tid = "00112233445566778899aabbccddeeff";
     let commitment = "11".repeat(32);
-    stub_node(
-        tid,
-        true,
-        &[Log {
-            tid,
-            commitment: &commitment,
-            verdict: 0,
-            block: 12,
-        }],
-    );
+    stub_node(tid, true, &[Log::at(tid, &commitment, 0, 12)]);
     let req = json!({"rpc": RPC, "registry": format!("0x{}", "aa".repeat(20)), "tid": tid,
                      "commitment": commitment, "verdict": "valid", "chainId": 31337});
     let found = chain::verify_on_chain(js(&req)).await.expect("verified");
@@ -404,15 +430,19 @@ async fn verify_on_chain_speaks_json_rpc_over_fetch() {
             body["method"].as_str().expect("method").to_owned()
         })
         .collect();
-    assert_eq!(methods, ["eth_chainId", "eth_call", "eth_getLogs"]);
-    // The log filter: the registry, RecordAnchored and the tid topic, over the whole chain.
-    let (_, params) = &rpc_calls()[2];
+    assert_eq!(
+        methods,
+        ["eth_chainId", "eth_call", "eth_blockNumber", "eth_getLogs"]
+    );
+    // The log filter: the registry, RecordAnchored and the tid topic, over the first range of
+    // blocks from 0 (where the log is).
+    let (_, params) = &rpc_calls()[3];
     assert_eq!(
         params,
-        &json!([{"address": format!("0x{}", "aa".repeat(20)),
+        &json!([{"address": REGISTRY,
                  "topics": [format!("0x{}", hex::encode(chain::record_anchored_topic())),
                             format!("0x{tid}{}", "00".repeat(16))],
-                 "fromBlock": "0x0", "toBlock": "latest"}])
+                 "fromBlock": "0x0", "toBlock": "0x7cf"}])
     );
 
     let wrong_chain = json!({"rpc": RPC, "registry": format!("0x{}", "aa".repeat(20)),
@@ -451,6 +481,19 @@ async fn verify_on_chain_speaks_json_rpc_over_fetch() {
         assert_eq!(err.status(), None);
     }
     unstub_fetch();
+}
+
+/// The block ranges `(from, to)` of the `eth_getLogs` calls among `calls`, in order.
+fn log_ranges(calls: &[(String, serde_json::Value)]) -> Vec<(u64, u64)> {
+    let number = |v: &serde_json::Value| {
+        let s = v.as_str().expect("a hex block number");
+        u64::from_str_radix(s.strip_prefix("0x").expect("0x"), 16).expect("hex")
+    };
+    calls
+        .iter()
+        .filter(|(m, _)| m == "eth_getLogs")
+        .map(|(_, p)| (number(&p[0]["fromBlock"]), number(&p[0]["toBlock"])))
+        .collect()
 }
 
 /// Runs `verifyOnChain` for `tid` with `commitment` against the stubbed node; the finding and
@@ -502,16 +545,25 @@ async fn verify_on_chain_judges_the_ticket_and_the_tids_event() {
         detail.contains("ticket was used by another record"),
         "{detail}"
     );
-    assert_eq!(methods(&calls), ["eth_call", "eth_getLogs"]);
+    // The whole chain was searched, range by range, before concluding so.
+    assert_eq!(
+        methods(&calls),
+        [
+            "eth_call",
+            "eth_blockNumber",
+            "eth_getLogs",
+            "eth_getLogs",
+            "eth_getLogs"
+        ]
+    );
+    assert_eq!(
+        log_ranges(&calls),
+        [(0, 1_999), (2_000, 3_999), (4_000, HEAD)]
+    );
 
     // A node that ignores the topic filter and returns the other tid's event: it is not
     // this record's anchor.
-    let stray = [Log {
-        tid: other_tid,
-        commitment: &commitment,
-        verdict: 0,
-        block: 12,
-    }];
+    let stray = [Log::at(other_tid, &commitment, 0, 12)];
     stub_node(tid, true, &stray);
     let (f, _) = verify_with(tid, &commitment, json!({})).await;
     assert_eq!(f["status"], "mismatch", "{f}");
@@ -522,12 +574,7 @@ async fn verify_on_chain_judges_the_ticket_and_the_tids_event() {
 
     // The event carries another commitment (here only its last byte differs).
     fn ours<'a>(tid: &'a str, commitment: &'a str, verdict: u8) -> [Log<'a>; 1] {
-        [Log {
-            tid,
-            commitment,
-            verdict,
-            block: 12,
-        }]
+        [Log::at(tid, commitment, verdict, 12)]
     }
     let changed = format!("{}12", "11".repeat(31));
     stub_node(tid, true, &ours(tid, &changed, 0));
@@ -572,18 +619,19 @@ async fn verify_on_chain_judges_the_ticket_and_the_tids_event() {
         (&calls[1].1[0]["fromBlock"], &calls[1].1[0]["toBlock"]),
         (&json!("0xc"), &json!("0xc"))
     );
-    // A wrong hint: the whole chain next.
+    // A wrong hint: the chain from block 0 next (see
+    // `verify_on_chain_scans_past_a_wrong_hint_in_bounded_ranges` for a longer chain).
     let (f, calls) = verify_with(tid, &commitment, json!({"blockNumber": 5})).await;
     assert_eq!(
         (&f["status"], &f["blockNumber"]),
         (&json!("verified"), &json!(12)),
         "{f}"
     );
-    assert_eq!(methods(&calls), ["eth_call", "eth_getLogs", "eth_getLogs"]);
     assert_eq!(
-        (&calls[2].1[0]["fromBlock"], &calls[2].1[0]["toBlock"]),
-        (&json!("0x0"), &json!("latest"))
+        methods(&calls),
+        ["eth_call", "eth_getLogs", "eth_blockNumber", "eth_getLogs"]
     );
+    assert_eq!(log_ranges(&calls), [(5, 5), (0, 1_999)]);
     // Anchored by another transaction than the relay names.
     let (f, _) = verify_with(
         tid,
@@ -599,10 +647,12 @@ async fn verify_on_chain_judges_the_ticket_and_the_tids_event() {
         "const rpc = JSON.parse(body); \
          const reply = (v) => new Response(JSON.stringify(Object.assign({ jsonrpc: '2.0', id: rpc.id }, v))); \
          if (rpc.method === 'eth_call') return reply({ result: '0x' + '00'.repeat(31) + '01' }); \
+         if (rpc.method === 'eth_blockNumber') return reply({ result: '0x10' }); \
          return reply({ error: { code: -32005, message: 'query returned more than 10000 results' } });",
     );
+    // (With a hint: its refusal only leads to the scan, whose refusal is the error.)
     let req = json!({"rpc": RPC, "registry": format!("0x{}", "aa".repeat(20)), "tid": tid,
-                     "commitment": commitment});
+                     "commitment": commitment, "blockNumber": 12});
     let err = chain::verify_on_chain(js(&req)).await.expect_err("refused");
     assert_eq!(
         (err.code(), err.message()),
@@ -627,5 +677,123 @@ async fn verify_on_chain_judges_the_ticket_and_the_tids_event() {
             "The registry's answer to ticketUsed cannot be read (is this the registry?)."
         )
     );
+    unstub_fetch();
+}
+
+#[wasm_bindgen_test]
+async fn verify_on_chain_scans_past_a_wrong_hint_in_bounded_ranges() {
+    let tid = "0000000000000b02c0ffee00c0ffee00";
+    let commitment = "11".repeat(32);
+    let changed = format!("{}12", "11".repeat(31));
+    let anchored = 4_321;
+    let status = |f: &serde_json::Value| (f["status"].clone(), f["blockNumber"].clone());
+    let verified_at = |b: u64| (json!("verified"), json!(b));
+    // The node refuses any range over LOG_RANGE blocks, so a check asking for the whole
+    // chain at once (5,501 blocks) would end in rpc_error; every ask must stay in bounds.
+    let bounded = |calls: &[(String, serde_json::Value)]| {
+        for (from, to) in log_ranges(calls) {
+            assert!(
+                from <= to && to - from < chain::LOG_RANGE && to <= HEAD,
+                "{from}..={to}"
+            );
+        }
+    };
+
+    // A wrong hint: the hint block, then the chain from block 0 in ranges of 2,000 blocks,
+    // stopping at the range that holds the event.
+    stub_node(tid, true, &[Log::at(tid, &commitment, 0, anchored)]);
+    let (f, calls) = verify_with(tid, &commitment, json!({"blockNumber": 5})).await;
+    assert_eq!(status(&f), verified_at(anchored), "{f}");
+    assert_eq!(
+        log_ranges(&calls),
+        [(5, 5), (0, 1_999), (2_000, 3_999), (4_000, HEAD)]
+    );
+    bounded(&calls);
+    // No hint at all: the same scan.
+    let (f, calls) = verify_with(tid, &commitment, json!({})).await;
+    assert_eq!(status(&f), verified_at(anchored), "{f}");
+    assert_eq!(
+        log_ranges(&calls),
+        [(0, 1_999), (2_000, 3_999), (4_000, HEAD)]
+    );
+    // A hint past the head, which this node refuses to search: the scan, not an error.
+    let (f, calls) = verify_with(tid, &commitment, json!({"blockNumber": 9_000_000})).await;
+    assert_eq!(status(&f), verified_at(anchored), "{f}");
+    assert_eq!(log_ranges(&calls)[0], (9_000_000, 9_000_000));
+    assert_eq!(log_ranges(&calls).len(), 4);
+
+    // A tampered record (the chain's event carries another commitment) behind a wrong hint:
+    // TAMPERED, not "not checked".
+    stub_node(tid, true, &[Log::at(tid, &changed, 0, anchored)]);
+    let (f, calls) = verify_with(tid, &commitment, json!({"blockNumber": 5})).await;
+    assert_eq!(f["status"], "mismatch", "{f}");
+    assert_eq!(f["blockNumber"], anchored);
+    assert!(
+        f["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("different commitment"),
+        "{f}"
+    );
+    bounded(&calls);
+
+    // A log of this tid from another contract, and one of a block that left the chain, are
+    // not the anchor, even where the hint points; the registry's own log decides.
+    let (other, gone) = ("22".repeat(32), "33".repeat(32));
+    let foreign = Log {
+        address: "0xabababababababababababababababababababab",
+        ..Log::at(tid, &other, 0, 100)
+    };
+    let reorged = Log {
+        removed: true,
+        ..Log::at(tid, &gone, 0, 2_500)
+    };
+    stub_node(
+        tid,
+        true,
+        &[foreign, reorged, Log::at(tid, &commitment, 0, anchored)],
+    );
+    for hint in [
+        json!({"blockNumber": 100}),
+        json!({"blockNumber": 2_500}),
+        json!({}),
+    ] {
+        let (f, _) = verify_with(tid, &commitment, hint.clone()).await;
+        assert_eq!(status(&f), verified_at(anchored), "{hint} {f}");
+    }
+    // Without the registry's log, the decoys do not make an anchor: the ticket is used and
+    // this tid has no event.
+    stub_node(tid, true, &[foreign, reorged]);
+    let (f, calls) = verify_with(tid, &commitment, json!({"blockNumber": 100})).await;
+    assert_eq!(f["status"], "mismatch", "{f}");
+    assert!(
+        f["detail"].as_str().expect("detail").contains("ticket"),
+        "{f}"
+    );
+    assert_eq!(
+        log_ranges(&calls),
+        [(100, 100), (0, 1_999), (2_000, 3_999), (4_000, HEAD)]
+    );
+
+    // fromBlock (the registry's deployment block): nothing below it is asked, not even a
+    // hint below it.
+    stub_node(tid, true, &[Log::at(tid, &commitment, 0, anchored)]);
+    let (f, calls) = verify_with(
+        tid,
+        &commitment,
+        json!({"blockNumber": 5, "fromBlock": 3_000}),
+    )
+    .await;
+    assert_eq!(status(&f), verified_at(anchored), "{f}");
+    assert_eq!(log_ranges(&calls), [(3_000, 4_999)]);
+    // A fromBlock past the anchor (a relay lying about its deployment block) cannot make
+    // the record pass: its event is not found, and the used ticket makes it a mismatch.
+    let (f, calls) = verify_with(tid, &commitment, json!({"fromBlock": 4_322})).await;
+    assert_eq!(f["status"], "mismatch", "{f}");
+    assert_eq!(log_ranges(&calls), [(4_322, HEAD)]);
+    // Past the head: nothing to search.
+    let (f, calls) = verify_with(tid, &commitment, json!({"fromBlock": 6_000})).await;
+    assert_eq!(f["status"], "mismatch", "{f}");
+    assert!(log_ranges(&calls).is_empty());
     unstub_fetch();
 }

@@ -131,6 +131,8 @@ export async function check(record, pid) {
       blockNumber: opened.ack?.blockNumber ?? undefined,
       txHash: opened.ack?.txHash ?? undefined,
       chainId: state.info.chain_id ?? undefined,
+      // Where the scan starts when the ACK's block (the relay's word) is not the anchor's.
+      fromBlock: state.info.registry_block ?? 0,
     });
   } catch (err) {
     return { ...withOpened, status: "unchecked", text: "Not checked on chain", detail: `The blockchain could not be asked: ${err.message}` };
@@ -171,8 +173,12 @@ async function confirmErasure(c, checked) {
   const rpc = rpcEndpoint();
   if (!rpc || !state.info?.registry) return { ...c, status: "unchecked", text: "Erased (not checked on chain)" };
   try {
+    // The erased record's own ACK went with its content; the erasure's ACK block is the
+    // hint, and the scan from the registry's deployment block finds it elsewhere.
     const chain = await mb.verifyOnChain({ rpc, registry: state.info.registry, tid: c.tid,
-      commitment: c.commitment, verdict: "valid", chainId: state.info.chain_id ?? undefined });
+      commitment: c.commitment, verdict: "valid", chainId: state.info.chain_id ?? undefined,
+      blockNumber: erasure.opened?.ack?.blockNumber ?? undefined,
+      fromBlock: state.info.registry_block ?? 0 });
     if (chain.status !== "verified") return refuse("the chain holds another commitment for it");
     return { ...c, chain };
   } catch (err) {
