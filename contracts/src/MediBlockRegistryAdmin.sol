@@ -267,6 +267,12 @@ contract MediBlockRegistryAdmin is RegistryStorage {
         return (_usedTickets[ticket >> 8] >> (ticket & 0xff)) & 1 != 0;
     }
 
+    /// @notice The used-ticket bits of tickets `256 * word` to `256 * word + 255`: bit `i` is
+    /// `ticketUsed(256 * word + i)`. A relay checks its next tickets in one call.
+    function ticketWord(uint64 word) external view returns (uint256) {
+        return _usedTickets[word];
+    }
+
     /// @notice The EIP-712 digest a relay signs to co-sign `submitter`'s record.
     function cosignDigest(
         bytes16 tid,

@@ -263,6 +263,16 @@ async fn serve(args: Settings) -> Result<(), String> {
         .map_err(|e| format!("cannot open the store: {e}"))?;
     first_run_admin(&store, &args, &mut rng).await?;
     let (chain, anvil) = connect_chain(&args, &store).await?;
+    if let Some(base) = setup::ensure_fresh_tickets(&store, &chain)
+        .await
+        .map_err(|e| format!("cannot check the ticket counter against the chain: {e}"))?
+    {
+        tracing::warn!(
+            base,
+            "the chain already used this store's next ticket (a restored or cloned store?): \
+             tickets now start from a fresh base"
+        );
+    }
     publish_demo_templates(&store, &chain).await?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -291,7 +301,6 @@ async fn serve(args: Settings) -> Result<(), String> {
     let wake = worker.notify.clone();
     let state = AppState {
         wake_worker: wake,
-        audit_slot: Default::default(),
         ..state
     };
     tokio::spawn(worker.run());

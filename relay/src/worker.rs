@@ -210,6 +210,38 @@ impl Worker {
         }
     }
 
+    /// After a reverted anchor with no event of this tid: when the registry marks the
+    /// tid's ticket used, another tid took it (a store restored from a backup or cloned
+    /// issued it again), and the registry will refuse this record for good — fail it, so it
+    /// is not retried forever, and say so loudly. Otherwise the revert is an error to retry.
+    async fn ticket_taken_or(&self, sub: &Submission, why: String) -> Result<Step, String> {
+        let taken = self
+            .chain
+            .ticket_used(sub.tid.ticket())
+            .await
+            .map_err(|e| e.to_string())?;
+        if !taken {
+            return Err(format!("anchoring reverted: {why}"));
+        }
+        tracing::error!(
+            tid = %sub.tid,
+            ticket = sub.tid.ticket(),
+            "another record took this record's ticket on chain: it can never be anchored"
+        );
+        let detail = serde_json::json!({
+            "code": "ticket_taken",
+            "message": "another record took this record's ticket on chain, so it can never be \
+                        anchored; seal it again with a new ticket",
+        });
+        self.state
+            .store
+            .fail(&sub.tid, &detail.to_string(), now())
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = self.state.events.send(StateChange { tid: sub.tid });
+        Ok(Step::Done)
+    }
+
     async fn advance(&self, sub: &Submission) -> Result<Step, String> {
         let tid = *sub.tid.as_bytes();
         let tx_hash = match sub.tx_hash {
@@ -243,7 +275,7 @@ impl Worker {
                             .map_err(|e| e.to_string())?
                         {
                             Some(hash) => hash,
-                            None => return Err(format!("anchoring reverted: {why}")),
+                            None => return self.ticket_taken_or(sub, why).await,
                         }
                     }
                     Err(e) => return Err(e.to_string()),

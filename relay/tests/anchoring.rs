@@ -579,3 +579,115 @@ async fn the_command_line_client_enrols_and_submits() {
         .expect_err("refused before sending");
     assert!(refused.contains("heart_rate"), "{refused}");
 }
+
+/// A ticket someone else already used on chain (a store restored from a backup, or cloned,
+/// issues it again): the relay's record with it fails for good, with a reason, instead of
+/// being retried forever; the audit finds nothing wrong with it (the chain shows the other
+/// tid with its ticket) and reports the foreign anchor as a record missing from the store.
+/// At start-up, a store whose next tickets the chain has used moves to a fresh base.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_taken_on_chain_fails_its_record_and_the_store_moves_on() {
+    use mediblock_protocol::generator::BlockchainTransaction;
+    use mediblock_protocol::ids::Commitment;
+    use mediblock_relay::audit::{Kind, Scope};
+    let dir = std::env::temp_dir().join(format!("mediblock-taken-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut r = relay(&format!("sqlite://{}", dir.join("t.db").display())).await;
+    tokio::spawn(r.worker("w-taken").run());
+    let chain = r.state.chain.clone().unwrap();
+    let template = TemplateRef {
+        id: "vital-signs".parse().unwrap(),
+        version: TemplateVersion::new(1).unwrap(),
+    };
+    let handle = chain
+        .template_handle(template.id.chain_id(), 1)
+        .await
+        .unwrap()
+        .unwrap();
+    // Another party anchors a record under `ticket` directly on the registry.
+    let anchor_elsewhere = |ticket: u64, rng: &mut ChaCha20Rng| {
+        let tc = BlockchainTransaction {
+            tid: TxId::for_ticket(ticket, rng),
+            commitment: Commitment::from_bytes([0x5a; 32]),
+            template: template.clone(),
+            values: vec![72, 120, 368],
+        };
+        let chain = chain.clone();
+        async move {
+            let receipt = registry::send_raw(
+                chain.provider(),
+                chain.registry(),
+                registry::Anchor::new(&tc, handle).calldata(),
+            )
+            .await
+            .unwrap();
+            assert!(receipt.status());
+            tc.tid
+        }
+    };
+
+    let ticket = support::ticket(&r.app, &r.token).await;
+    let foreign = anchor_elsewhere(ticket, &mut r.rng).await;
+    let nurse = UserId::new("nurse.bo").unwrap();
+    let pid = PatientId::random(&mut r.rng);
+    let ti = support::vital_signs(&mut r.rng, ticket, &nurse, pid, 72);
+    let tid = ti.tid;
+    let (status, body) = support::post_sealed(
+        &r.app,
+        "/api/v1/submissions",
+        &r.token,
+        ti,
+        &r.nurse,
+        &r.relay_keys.public(),
+        &mut r.rng,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let done = r.final_state(&tid).await;
+    assert_eq!(done["state"], "failed", "{done}");
+    assert_eq!(done["detail"]["code"], "ticket_taken", "{done}");
+    // Records behind it are anchored as usual.
+    let (next, _) = r.submit(70).await;
+    assert_eq!(r.final_state(&next).await["state"], "stored");
+
+    let report = mediblock_relay::audit::run(
+        &r.state.store,
+        &chain,
+        r.state.keys.clone(),
+        Scope::default(),
+        None,
+    )
+    .await
+    .unwrap();
+    let found: Vec<_> = report
+        .findings
+        .iter()
+        .map(|f| (f.kind, f.tid.clone()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![(Kind::Deleted, Some(foreign.to_hex()))],
+        "{report:#?}"
+    );
+
+    // Start-up: nothing used ahead of the next ticket, nothing to do; once the chain has used
+    // a ticket ahead of it, the store moves to a fresh base.
+    let store = &r.state.store;
+    assert_eq!(
+        setup::ensure_fresh_tickets(store, &chain).await.unwrap(),
+        None
+    );
+    let next_ticket = store.next_ticket().await.unwrap();
+    anchor_elsewhere(next_ticket + 3, &mut r.rng).await;
+    let base = setup::ensure_fresh_tickets(store, &chain)
+        .await
+        .unwrap()
+        .expect("moved");
+    assert_eq!(base % 256, 0);
+    assert_eq!(store.next_ticket().await.unwrap(), base);
+    assert_eq!(support::ticket(&r.app, &r.token).await, base);
+    assert_eq!(
+        setup::ensure_fresh_tickets(store, &chain).await.unwrap(),
+        None
+    );
+}

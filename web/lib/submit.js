@@ -12,6 +12,7 @@ export function stateText(view, template) {
     case "stored": return `Verified on chain in block ${view.block_number} and stored.`;
     case "rejected": return `Rejected: ${reasons(view.detail, template)}`;
     case "expired": return "Not sent: the wallet did not send the transaction before the relay's signature expired. Nothing was anchored or stored.";
+    case "failed": return "Not anchored: another record already used this record's ticket on the blockchain, so it can never be anchored. Nothing was stored; fill in the questionnaire again to send it.";
     default: return "Working…";
   }
 }

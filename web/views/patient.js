@@ -82,6 +82,14 @@ function renderEntry(pid, e, titles) {
           h("span", { class: "muted" }, when(e.p.at))),
         h("p", {}, "Your wallet did not send this record before the relay's signature expired, so it is not on chain and not stored. Fill in the questionnaire again to send it."));
     }
+    if (v.state === "failed") {
+      return h("li", { class: "entry", dataset: { tid: e.p.tid, status: "failed" } },
+        h("div", { class: "entry-head" },
+          h("strong", {}, titles.get(e.p.template) ?? e.p.template), " ",
+          badge("rejected", "Not anchored"), " ",
+          h("span", { class: "muted" }, when(e.p.at))),
+        h("p", {}, stateText(v, tpl)));
+    }
     return h("li", { class: "entry", dataset: { tid: e.p.tid, status: rejected ? "rejected" : "pending" } },
       h("div", { class: "entry-head" },
         h("strong", {}, titles.get(e.p.template) ?? e.p.template), " ",

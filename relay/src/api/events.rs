@@ -33,7 +33,7 @@ pub struct StateChange {
 fn is_final(state: SubState) -> bool {
     matches!(
         state,
-        SubState::Stored | SubState::Rejected | SubState::Expired
+        SubState::Stored | SubState::Rejected | SubState::Expired | SubState::Failed
     )
 }
 

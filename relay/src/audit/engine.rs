@@ -1222,10 +1222,19 @@ impl Ctx<'_> {
                     }
                 }
                 None => {
-                    // In flight, or a wallet submission that expired unsent (the registry
-                    // refuses it after its deadline; an anchor for it would be `deleted`).
+                    // In flight, a wallet submission that expired unsent (the registry
+                    // refuses it after its deadline; an anchor for it would be `deleted`), or
+                    // one that failed because the chain shows another tid with its ticket.
+                    let ticket_taken = || {
+                        inputs
+                            .anchors
+                            .keys()
+                            .any(|other| other[..8] == t[..8] && *other != t)
+                    };
                     let ok = self.subs.get(t.as_slice()).is_some_and(|s| {
-                        (in_flight(&s.state) || (s.state == "expired" && s.mode == "wallet"))
+                        (in_flight(&s.state)
+                            || (s.state == "expired" && s.mode == "wallet")
+                            || (s.state == "failed" && ticket_taken()))
                             && s.leaf_index == i
                             && s.commitment == leaf.leaf_data
                     });

@@ -96,3 +96,32 @@ pub async fn register_template(
         .map_err(rpc)?;
     contract.handleOf(id, version).call().await.map_err(rpc)
 }
+
+/// Checks the store's next tickets against the registry: when the chain already marks any
+/// of them used — from the next ticket to the end of its bitmap word, and the whole word
+/// after — a store restored from a backup, or cloned, would re-issue tickets other records
+/// have used. Then it moves the store's tickets to a fresh random base and returns it. Run
+/// at start-up, before any ticket is issued.
+pub async fn ensure_fresh_tickets(
+    store: &crate::store::Store,
+    chain: &super::Chain,
+) -> Result<Option<u64>, String> {
+    let next = store.next_ticket().await.map_err(|e| e.to_string())?;
+    let contract = MediBlockRegistry::new(chain.registry(), chain.provider().clone());
+    let word = |w: u64| {
+        let contract = contract.clone();
+        async move { contract.ticketWord(w).call().await.map_err(rpc) }
+    };
+    let ahead = word(next >> 8).await.map_err(|e| e.to_string())? >> (next & 0xff);
+    let after = word((next >> 8).saturating_add(1))
+        .await
+        .map_err(|e| e.to_string())?;
+    if ahead.is_zero() && after.is_zero() {
+        return Ok(None);
+    }
+    store
+        .rebase_tickets()
+        .await
+        .map(Some)
+        .map_err(|e| e.to_string())
+}

@@ -31,6 +31,10 @@ pub enum State {
     /// the registry refuses it from then on, so it will never be anchored. Its leaf stays in
     /// the log (dense), and nothing is stored.
     Expired,
+    /// The chain shows another tid with this record's ticket (a store restored from a
+    /// backup, or cloned, issued it again): the registry refuses this one for good. Its leaf
+    /// stays in the log, nothing is stored, and the author must seal the record again.
+    Failed,
 }
 
 impl State {
@@ -42,6 +46,7 @@ impl State {
             State::Stored => "stored",
             State::Rejected => "rejected",
             State::Expired => "expired",
+            State::Failed => "failed",
         }
     }
 
@@ -53,6 +58,7 @@ impl State {
             "stored" => State::Stored,
             "rejected" => State::Rejected,
             "expired" => State::Expired,
+            "failed" => State::Failed,
             other => return Err(StoreError::Corrupt(format!("submissions.state {other:?}"))),
         })
     }
@@ -447,6 +453,20 @@ impl Store {
         .await?
         .rows_affected();
         Ok(n == 1)
+    }
+
+    /// Marks a claimed submission failed for good (see [`State::Failed`]) with `detail`.
+    pub async fn fail(&self, tid: &TxId, detail: &str, now: UnixMillis) -> Result<()> {
+        sqlx::query(
+            "UPDATE submissions SET state = 'failed', lease_owner = NULL, lease_until = NULL, \
+             detail = $2, updated_at = $3 WHERE tid = $1 AND state IN ('queued', 'sent')",
+        )
+        .bind(tid.as_bytes().to_vec())
+        .bind(detail)
+        .bind(to_i64(now.0))
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// Gives a claimed submission back with `detail`; no worker claims it again before

@@ -58,9 +58,7 @@ impl Store {
         if head.is_some() {
             return Ok(());
         }
-        let mut bytes = [0u8; 8];
-        getrandom::fill(&mut bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let base = (u64::from_be_bytes(bytes) >> 2) & !0xff;
+        let base = random_base()?;
         sqlx::query(
             "INSERT INTO ticket_head (id, next) VALUES (0, $1) ON CONFLICT (id) DO NOTHING",
         )
@@ -68,6 +66,25 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    /// The number the next ticket will get.
+    pub async fn next_ticket(&self) -> Result<u64> {
+        let (next,): (i64,) = sqlx::query_as("SELECT next FROM ticket_head WHERE id = 0")
+            .fetch_one(self.pool())
+            .await?;
+        to_u64(next, "ticket_head.next")
+    }
+
+    /// Moves the ticket counter to a fresh random base (see [`Store::init_tickets`]) and
+    /// returns it: for a store whose next tickets the chain has already used.
+    pub async fn rebase_tickets(&self) -> Result<u64> {
+        let base = random_base()?;
+        sqlx::query("UPDATE ticket_head SET next = $1 WHERE id = 0")
+            .bind(to_i64(base))
+            .execute(self.pool())
+            .await?;
+        Ok(base)
     }
 
     /// Issues the next ticket to `uid`, or `None` when they already hold
@@ -179,4 +196,12 @@ impl Store {
         let mut conn = self.pool().acquire().await?;
         diagnose(&mut conn, uid, tid, now).await
     }
+}
+
+/// A random ticket base: below 2^62 (a BIGINT with room to count), a multiple of 256 (one
+/// registry bitmap word).
+fn random_base() -> Result<u64> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok((u64::from_be_bytes(bytes) >> 2) & !0xff)
 }
