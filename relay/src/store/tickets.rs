@@ -87,6 +87,19 @@ impl Store {
         Ok(base)
     }
 
+    /// What, if anything, stops `uid` from using `tid`'s ticket for `tid` now: the
+    /// submission path asks before anything else is decided, so a bad ticket is refused
+    /// with its own code and writes nothing. Read-only; [`bind`] decides for good.
+    pub async fn ticket_problem(
+        &self,
+        uid: &UserId,
+        tid: &TxId,
+        now: UnixMillis,
+    ) -> Result<Option<TicketProblem>> {
+        let mut conn = self.pool().acquire().await?;
+        diagnose(&mut conn, uid, tid, now).await
+    }
+
     /// Issues the next ticket to `uid`, or `None` when they already hold
     /// [`MAX_OPEN_TICKETS`] usable, unbound ones.
     pub async fn issue_ticket(&self, uid: &UserId, now: UnixMillis) -> Result<Option<Ticket>> {
@@ -181,21 +194,6 @@ async fn diagnose(
         None if row.try_get::<i64, _>("issued_at")? < oldest => Some(TicketProblem::Expired),
         None => None,
     })
-}
-
-impl Store {
-    /// What, if anything, stops `uid` from using `tid`'s ticket for `tid` now: the
-    /// submission path asks before anything else is decided, so a bad ticket is refused
-    /// with its own code and writes nothing. Read-only; [`bind`] decides for good.
-    pub async fn ticket_problem(
-        &self,
-        uid: &UserId,
-        tid: &TxId,
-        now: UnixMillis,
-    ) -> Result<Option<TicketProblem>> {
-        let mut conn = self.pool().acquire().await?;
-        diagnose(&mut conn, uid, tid, now).await
-    }
 }
 
 /// A random ticket base: below 2^62 (a BIGINT with room to count), a multiple of 256 (one
