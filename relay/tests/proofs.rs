@@ -568,6 +568,19 @@ async fn proof_files_verify_with_the_chain_alone() {
         verdict(&flipped, &rpc).await,
         Some("record_anchor_mismatch")
     );
+    // An acknowledgement that names another block: the verifier does not take the hint on
+    // trust, finds the tid's event where it is, and reports the difference.
+    let mut moved = rejected_bundle.clone();
+    moved.record_anchor.as_mut().unwrap().block_number += 1;
+    let report = proof::verify(&moved, &rpc, &genuine).await.unwrap();
+    assert_eq!(
+        report.first_failure().map(|f| f.code()),
+        Some("record_anchor_mismatch")
+    );
+    assert!(
+        proof::render(&moved, &report).contains("the acknowledgement says transaction"),
+        "{report:#?}"
+    );
 
     // Content withheld: no signed TI in the file, and it still proves the anchoring.
     let (status, body) = call(
