@@ -8,6 +8,7 @@ import * as auth from "/views/auth.js";
 import * as patients from "/views/patients.js";
 import * as patient from "/views/patient.js";
 import * as admin from "/views/admin.js";
+import * as trust from "/views/trust.js";
 
 const CLINICIANS = ["doctor", "nurse", "pathologist"];
 const READERS = [...CLINICIANS, "auditor"];
@@ -69,6 +70,9 @@ async function route() {
 async function show(path) {
   try {
     await boot();
+    // The registry the records are checked against, on every page (once; again on a change
+    // of the pin, which also runs the route again so the badges follow it).
+    trust.mount(route);
     if (state.session && !state.identity) {
       // A reload keeps the session token but not the key: unlock again to sign.
       navigation();

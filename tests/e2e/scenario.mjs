@@ -158,6 +158,67 @@ async function newestVerifiedVitals(page) {
   return { tid: await entry.getAttribute("data-tid"), block: Number(m[1]) };
 }
 
+/** Reloads `page` (which locks the key again), unlocks it with the passphrase and waits for
+ * the timeline entry of `tid`, checked: returns {status, badge, detail}. */
+async function reloadUnlockAndRead(page, tid) {
+  await page.reload();
+  const pass = page.getByLabel("Passphrase", { exact: true });
+  await pass.fill(PASSPHRASE);
+  await pass.press("Enter");
+  return readEntry(page, tid);
+}
+
+/** The checked timeline entry of `tid`: {status, badge, detail}. */
+async function readEntry(page, tid) {
+  const entry = page.locator(`#timeline li.entry[data-tid="${tid}"]`);
+  await entry.waitFor({ timeout: LONG });
+  const detail = entry.locator(".detail");
+  return {
+    status: await entry.getAttribute("data-status"),
+    badge: await entry.locator(".badge").textContent(),
+    detail: (await detail.count()) ? await detail.textContent() : null,
+  };
+}
+
+/** One JSON-RPC call to the test's anvil. */
+async function rpc(method, params = []) {
+  const res = await fetch(args.rpc, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+  });
+  const body = await res.json();
+  if (body.error) throw new Error(`${method}: ${body.error.message}`);
+  return body.result;
+}
+
+/** Deploys a second, empty MediBlock registry on the test's chain (from anvil's last dev
+ * account, which nothing else uses) and returns its address: a real registry where none of
+ * the relay's records are anchored, like one a dishonest relay would announce. */
+async function deployOtherRegistry() {
+  const { readFileSync } = await import("node:fs");
+  const artifact = JSON.parse(readFileSync(new URL("../../contracts/out/MediBlockRegistry.json", import.meta.url), "utf8"));
+  const accounts = await rpc("eth_accounts");
+  const from = accounts[accounts.length - 1];
+  const admin = from.toLowerCase().replace(/^0x/, "").padStart(64, "0");
+  const hash = await rpc("eth_sendTransaction", [{ from, data: `${artifact.bytecode.object}${admin}`, gas: "0x1c9c380" }]);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const receipt = await rpc("eth_getTransactionReceipt", [hash]);
+    if (receipt) {
+      if (receipt.status !== "0x1" || !receipt.contractAddress) throw new Error(`registry deployment failed: ${JSON.stringify(receipt)}`);
+      return receipt.contractAddress;
+    }
+    if (Date.now() > deadline) throw new Error("the second registry was not mined in time");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The pin this browser keeps, as stored. */
+function storedPin(page) {
+  return page.evaluate(() => JSON.parse(localStorage.getItem("mediblock.pin") ?? "null"));
+}
+
 async function adminKey() {
   step = "the administrator imports the relay's admin.key into the browser";
   const admin = await person("admin");
@@ -380,6 +441,92 @@ async function flow() {
   await admin.locator("#templates").getByText("assessment").first().waitFor();
   await shot(admin, "templates");
   await assertLabelled(admin, "templates");
+
+  await registryPin(nurse, result.pid, vitals.tid);
+}
+
+/** The nurse pins the registry her browser trusts: the announced one (still verified after
+ * a reload), then another one (a warning, and the record no longer verified), then none
+ * (verified again). Leaves no pin behind for the later phases. */
+async function registryPin(nurse, pid, tid) {
+  const pin = {};
+  result.registryPin = pin;
+  const badgeSel = `#timeline li.entry[data-tid="${tid}"] .badge`;
+
+  step = "without a pin, the footer names the relay's registry as announced, not pinned";
+  await nurse.goto(`${args.relay}/#/patients/${pid}`);
+  pin.before = await readEntry(nurse, tid);
+  pin.noteBefore = await textMatching(nurse, "#registry-note", /announced by the relay, not pinned/);
+  pin.pinBefore = await storedPin(nurse);
+  pin.warningBefore = await nurse.locator("#registry-warning").count();
+  await shot(nurse, "registry-announced");
+
+  step = "the nurse trusts the announced registry; after a reload the record is still verified";
+  await nurse.getByRole("button", { name: "Trust this registry" }).click();
+  pin.trustMessage = await textMatching(nurse, "#pin-msg", /^You now trust registry/);
+  pin.pinnedAfterTrust = await storedPin(nurse);
+  pin.trusted = await reloadUnlockAndRead(nurse, tid);
+  pin.noteTrusted = await textMatching(nurse, "#registry-note", /pinned in this browser/);
+  pin.warningWhenTrusted = await nurse.locator("#registry-warning").count();
+  if (!/^Verified on chain · block \d+$/.test(pin.trusted.badge) || pin.warningWhenTrusted !== 0) {
+    throw new Error(`with the announced registry pinned: ${JSON.stringify(pin)}`);
+  }
+  await shot(nurse, "registry-pinned");
+
+  step = "the settings form refuses a malformed address and chain id in words";
+  await nurse.locator("#registry-settings summary").click();
+  await nurse.getByLabel("Registry contract address").fill("0x1234");
+  await nurse.getByLabel("Chain id").fill("0");
+  await nurse.getByRole("button", { name: "Save", exact: true }).click();
+  pin.invalidMessage = await textMatching(nurse, "#pin-msg", /^Not saved/);
+  pin.invalidRegistryError = await nurse.locator("#pin-registry-error").textContent();
+  pin.invalidChainError = await nurse.locator("#pin-chain-error").textContent();
+  pin.invalidMarked = (await nurse.getByLabel("Registry contract address").getAttribute("aria-invalid")) === "true"
+    && (await nurse.getByLabel("Chain id").getAttribute("aria-invalid")) === "true";
+  pin.pinAfterInvalid = await storedPin(nurse);
+  await shot(nurse, "registry-invalid");
+
+  step = "the nurse pins another registry; after a reload a warning shows and the record is not verified";
+  const other = "0x000000000000000000000000000000000000dEaD";
+  await nurse.getByLabel("Registry contract address").fill(other);
+  await nurse.getByLabel("Chain id").fill("31337");
+  await nurse.getByRole("button", { name: "Save", exact: true }).click();
+  pin.saveMessage = await textMatching(nurse, "#pin-msg", /^Saved/);
+  pin.pinnedOther = await storedPin(nurse);
+  pin.other = await reloadUnlockAndRead(nurse, tid);
+  pin.warning = await textMatching(nurse, "#registry-warning", /not the registry you trust/);
+  if (/^Verified on chain/.test(pin.other.badge)) throw new Error(`verified against another registry: ${JSON.stringify(pin.other)}`);
+  await shot(nurse, "registry-warning");
+
+  step = "the warning stays on the other pages";
+  await nurse.getByRole("navigation").getByRole("link", { name: "Patients" }).click();
+  await nurse.locator("#patients").waitFor({ timeout: LONG });
+  pin.warningOnPatients = await nurse.locator("#registry-warning").isVisible();
+  await nurse.goto(`${args.relay}/#/patients/${pid}`);
+  await readEntry(nurse, tid);
+
+  step = "the nurse pins a real registry that holds none of the relay's records: TAMPERED";
+  pin.otherRegistry = await deployOtherRegistry();
+  await nurse.locator("#registry-settings summary").click();
+  await nurse.getByLabel("Registry contract address").fill(pin.otherRegistry);
+  await nurse.getByLabel("Chain id").fill("31337");
+  await nurse.getByRole("button", { name: "Save", exact: true }).click();
+  await textMatching(nurse, "#pin-msg", /^Saved/);
+  // Saving checks the page's records again, without a reload.
+  await textMatching(nurse, badgeSel, /^TAMPERED$/, LONG);
+  pin.emptyRegistry = await readEntry(nurse, tid);
+  pin.warningEmptyRegistry = await textMatching(nurse, "#registry-warning", /not the registry you trust/);
+  await shot(nurse, "registry-other-tampered");
+
+  step = "the nurse clears the pin; the record is verified again";
+  await nurse.getByRole("button", { name: "Clear", exact: true }).click();
+  pin.clearMessage = await textMatching(nurse, "#pin-msg", /^Cleared/);
+  await textMatching(nurse, badgeSel, /^Verified on chain · block \d+$/, LONG);
+  pin.cleared = await readEntry(nurse, tid);
+  pin.pinAfterClear = await storedPin(nurse);
+  pin.warningAfterClear = await nurse.locator("#registry-warning").count();
+  if (pin.pinAfterClear !== null || pin.warningAfterClear !== 0) throw new Error(`pin not cleared: ${JSON.stringify(pin)}`);
+  await shot(nurse, "registry-cleared");
 }
 
 async function tampered() {

@@ -663,6 +663,48 @@ async fn clinicians_web_app_end_to_end() {
         .unwrap();
     assert!(shown_block <= head);
 
+    // The registry pin: the browser checks against the registry it trusts, not the one the
+    // relay announces.
+    let pin = &flow["registryPin"];
+    let registry = relay.state.chain.as_ref().unwrap().registry().to_string();
+    let verified = format!("Verified on chain · block {shown_block}");
+    assert!(pin["pinBefore"].is_null(), "{pin}");
+    assert!(
+        pin["noteBefore"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("announced by the relay, not pinned"),
+        "{pin}"
+    );
+    // Trusting the announced registry: still verified, no warning.
+    assert!(
+        pin["pinnedAfterTrust"]["registry"]
+            .as_str()
+            .unwrap_or_default()
+            .eq_ignore_ascii_case(&registry),
+        "{pin}"
+    );
+    assert_eq!(pin["pinnedAfterTrust"]["chain_id"], 31337, "{pin}");
+    assert_eq!(pin["trusted"]["status"], "verified", "{pin}");
+    assert_eq!(pin["trusted"]["badge"], verified.as_str(), "{pin}");
+    assert_eq!(pin["warningWhenTrusted"], 0, "{pin}");
+    // A malformed pin is refused in words and changes nothing.
+    assert_eq!(pin["invalidMarked"], true, "{pin}");
+    assert_eq!(pin["pinAfterInvalid"], pin["pinnedAfterTrust"], "{pin}");
+    // Another registry pinned: a warning on every page, and the record is not verified.
+    let warning = pin["warning"].as_str().unwrap_or_default();
+    assert!(warning.contains("not the registry you trust"), "{pin}");
+    assert_eq!(pin["warningOnPatients"], true, "{pin}");
+    assert_ne!(pin["other"]["status"], "verified", "{pin}");
+    // An empty registry that exists pinned (what a lying relay's own registry looks like
+    // from the other side): TAMPERED.
+    assert_eq!(pin["emptyRegistry"]["status"], "tampered", "{pin}");
+    assert_eq!(pin["emptyRegistry"]["badge"], "TAMPERED", "{pin}");
+    // Cleared: verified again.
+    assert_eq!(pin["cleared"]["status"], "verified", "{pin}");
+    assert_eq!(pin["cleared"]["badge"], verified.as_str(), "{pin}");
+    assert!(pin["pinAfterClear"].is_null(), "{pin}");
+
     // The wallet path's record was sent by the wallet's account, not the relay's.
     let wallet_tid = flow["walletTid"].as_str().expect("wallet tid");
     let (_, wsub) = api(
@@ -753,6 +795,12 @@ async fn clinicians_web_app_end_to_end() {
         "pending",
         "rejected-on-chain",
         "tampered-commitment",
+        "registry-announced",
+        "registry-pinned",
+        "registry-invalid",
+        "registry-warning",
+        "registry-other-tampered",
+        "registry-cleared",
     ] {
         let file = screenshots_dir().join(format!("{shot}.png"));
         assert!(file.exists(), "screenshot {} missing", file.display());

@@ -4,6 +4,7 @@
 
 import { mb, state, call, template as getTemplate } from "/lib/session.js";
 import { fixed } from "/lib/forms.js";
+import { registryInUse } from "/lib/pin.js";
 
 const keyCache = new Map();
 
@@ -11,6 +12,14 @@ const keyCache = new Map();
  * (localStorage "mediblock.rpc"), else the relay's configured one, else the wallet. */
 export function rpcEndpoint() {
   return localStorage.getItem("mediblock.rpc") || state.info?.rpc_url || (window.ethereum ? "wallet" : null);
+}
+
+/** The sentence that starts a failed check's detail when the registry checked against is
+ * the pinned one and the relay announces another: the reason may be just that. */
+function againstPin(trusted) {
+  return trusted.conflict
+    ? `Checked against the registry you trust (${trusted.registry} on chain ${trusted.chainId}), not the one this relay announces. `
+    : "";
 }
 
 /** An author's public keys: its own, else `GET /users/{uid}/keys` (public keys are readable
@@ -117,34 +126,39 @@ export async function check(record, pid) {
     return { ...withOpened, status: "tampered", text: "TAMPERED", detail: "The database row claims another commitment than the signed record." };
   }
   const rpc = rpcEndpoint();
-  if (!rpc || !state.info?.registry) {
+  const trusted = registryInUse();
+  if (!rpc || !trusted) {
     return { ...withOpened, status: "unchecked", text: "Not checked on chain", detail: "No blockchain connection is configured in this browser." };
   }
   let chain;
   try {
     chain = await mb.verifyOnChain({
       rpc,
-      registry: state.info.registry,
+      // The pinned registry and chain when this browser has one, never the relay's then.
+      registry: trusted.registry,
       tid: opened.tid ?? record.tid,
       commitment: record.commitment,
       verdict: opened.verdict ?? "valid",
       blockNumber: opened.ack?.blockNumber ?? undefined,
       txHash: opened.ack?.txHash ?? undefined,
-      chainId: state.info.chain_id ?? undefined,
+      chainId: trusted.chainId,
       // Where the scan starts when the ACK's block (the relay's word) is not the anchor's.
-      fromBlock: state.info.registry_block ?? 0,
+      fromBlock: trusted.fromBlock,
     });
   } catch (err) {
-    return { ...withOpened, status: "unchecked", text: "Not checked on chain", detail: `The blockchain could not be asked: ${err.message}` };
+    return { ...withOpened, status: "unchecked", text: "Not checked on chain",
+      detail: trusted.conflict
+        ? `${againstPin(trusted)}The chain could not confirm this record there: ${err.message}`
+        : `The blockchain could not be asked: ${err.message}` };
   }
   const done = { ...withOpened, chain };
   if (chain.status !== "verified") {
     return { ...done, status: "tampered", text: "TAMPERED",
       // The check's own sentence says what is wrong: no anchor, another commitment or
       // verdict in the record's anchoring event, or its ticket taken by another record.
-      detail: chain.detail ?? (chain.status === "missing"
+      detail: againstPin(trusted) + (chain.detail ?? (chain.status === "missing"
         ? "The chain has no anchor for this record."
-        : "The chain anchored something else for this record.") };
+        : "The chain anchored something else for this record.")) };
   }
   if (opened.verdict === "rejected") {
     return { ...done, status: "rejected", text: `Rejected on chain (block ${chain.blockNumber})`,
@@ -171,14 +185,15 @@ async function confirmErasure(c, checked) {
   const signer = await author(erasure.uid);
   if (signer?.role !== "admin") return refuse("the erasure was not signed by an administrator");
   const rpc = rpcEndpoint();
-  if (!rpc || !state.info?.registry) return { ...c, status: "unchecked", text: "Erased (not checked on chain)" };
+  const trusted = registryInUse();
+  if (!rpc || !trusted) return { ...c, status: "unchecked", text: "Erased (not checked on chain)" };
   try {
     // The erased record's own ACK went with its content; the erasure's ACK block is the
     // hint, and the scan from the registry's deployment block finds it elsewhere.
-    const chain = await mb.verifyOnChain({ rpc, registry: state.info.registry, tid: c.tid,
-      commitment: c.commitment, verdict: "valid", chainId: state.info.chain_id ?? undefined,
+    const chain = await mb.verifyOnChain({ rpc, registry: trusted.registry, tid: c.tid,
+      commitment: c.commitment, verdict: "valid", chainId: trusted.chainId,
       blockNumber: erasure.opened?.ack?.blockNumber ?? undefined,
-      fromBlock: state.info.registry_block ?? 0 });
+      fromBlock: trusted.fromBlock });
     if (chain.status !== "verified") return refuse("the chain holds another commitment for it");
     return { ...c, chain };
   } catch (err) {

@@ -2,6 +2,7 @@
 // relay's path or the author's wallet, and follow its state until it is stored or rejected.
 
 import { mb, state, call, rememberSent } from "/lib/session.js";
+import { registryInUse } from "/lib/pin.js";
 
 /** What a submission's state means, in words. */
 export function stateText(view, template) {
@@ -93,19 +94,27 @@ export async function send({ template, pid, previous, values, wallet = false, co
     e.violations = violations;
     throw e;
   }
+  const trusted = registryInUse();
+  if (wallet && trusted?.conflict) {
+    // The relay prepares the wallet's transaction for its own registry, which is not the
+    // one this browser trusts: the wallet would refuse it anyway, so send nothing.
+    const e = new Error(`Not sent: your wallet would anchor this record on the relay's registry, not on the registry you trust (${trusted.registry} on chain ${trusted.chainId}). Nothing was sent.`);
+    e.code = "registry_not_trusted";
+    throw e;
+  }
   const request = { template, relay: state.info, patient: pid ?? null, previous: previous ?? null, values };
   const { sealed, answer } = await sealAndPost(wallet ? "/submissions/wallet" : "/submissions", request);
   const remember = (extra) => rememberSent({ tid: sealed.tid, pid: sealed.pid, template: template.id, version: template.version, at: Date.now(), ...extra });
   if (wallet) {
     remember({ deadline: answer.wallet?.deadline });
     onUpdate?.(answer);
-    // What this browser itself sealed and the registry it expects: the wallet must send
-    // exactly that record there, whatever the relay prepared.
+    // What this browser itself sealed and the registry it expects (the pinned one when it
+    // has a pin): the wallet must send exactly that record there, whatever the relay prepared.
     const expected = {
       tid: sealed.tid,
       commitment: sealed.commitment,
-      registry: state.info?.registry ?? null,
-      chainId: state.info?.chain_id ?? null,
+      registry: trusted?.registry ?? null,
+      chainId: trusted?.chainId ?? null,
     };
     const summary = mb.walletSummary(answer.wallet, template, expected);
     if (!(await confirmWallet(summary))) {
