@@ -192,6 +192,10 @@ pub struct ServeArgs {
     /// Address of the deployed registry (required with --rpc-url).
     #[arg(long, env = "MEDIBLOCK_REGISTRY")]
     pub registry: Option<String>,
+    /// The block the registry was deployed in (`mediblock deploy` prints it), with
+    /// --rpc-url: where searches for a record's event start, published to browsers.
+    #[arg(long, env = "MEDIBLOCK_REGISTRY_BLOCK")]
+    pub registry_block: Option<u64>,
     /// The JSON-RPC URL browsers are told to check anchors with (`/api/v1/info`), with
     /// --rpc-url. Never the relay's own URL, which may carry a provider's API key; without
     /// it browsers use the person's wallet or a node they choose.
@@ -235,6 +239,8 @@ pub struct FileConfig {
     pub rpc_url: Option<String>,
     /// `registry`.
     pub registry: Option<String>,
+    /// `registry_block`.
+    pub registry_block: Option<u64>,
     /// `browser_rpc_url`.
     pub browser_rpc_url: Option<String>,
     /// `eth_key_file`.
@@ -284,6 +290,8 @@ pub enum ChainSettings {
         rpc_url: alloy::transports::http::reqwest::Url,
         /// Registry address.
         registry: alloy::primitives::Address,
+        /// The block the registry was deployed in, when configured.
+        registry_block: Option<u64>,
         /// The JSON-RPC URL published to browsers, if any (checked to be a URL).
         browser_rpc_url: Option<String>,
         /// Where the relay's Ethereum key comes from (never logged).
@@ -373,6 +381,7 @@ impl ServeArgs {
                     .ok_or("registry: required with rpc_url")?
                     .parse()
                     .map_err(|e| format!("registry: not an address ({e})"))?,
+                registry_block: self.registry_block.or(file.registry_block),
                 browser_rpc_url: self
                     .browser_rpc_url
                     .or(file.browser_rpc_url)
@@ -468,6 +477,26 @@ mod tests {
     }
 
     #[test]
+    fn a_remote_registry_takes_its_deployment_block_from_the_file() {
+        let dir = std::env::temp_dir().join(format!("mediblock-config-rb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("relay.toml");
+        std::fs::write(
+            &file,
+            "rpc_url = \"http://127.0.0.1:8545\"\nregistry = \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\nregistry_block = 42\neth_key_file = \"eth.key\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            ..ServeArgs::default()
+        };
+        match args.resolve().unwrap().chain {
+            ChainSettings::Remote { registry_block, .. } => assert_eq!(registry_block, Some(42)),
+            other => panic!("expected a remote chain, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn bad_values_fail_with_the_key() {
         let args = ServeArgs {
             database_url: Some("mysql://x".into()),
@@ -488,6 +517,7 @@ mod secret_tests {
         let settings = ChainSettings::Remote {
             rpc_url: "http://127.0.0.1:8545".parse().unwrap(),
             registry: alloy::primitives::Address::ZERO,
+            registry_block: None,
             browser_rpc_url: None,
             eth_key: key,
             confirmations: 1,

@@ -233,10 +233,16 @@ async fn deploy(rpc_url: &str, eth_key_file: &std::path::Path) -> Result<(), Str
     let me = signer.address();
     let url = rpc_url.parse().map_err(|e| format!("--rpc-url: {e}"))?;
     let provider = registry::provider(url, signer);
-    let address = setup::deploy_as_relay(&provider, me)
+    let (address, block) = setup::deploy_registry(&provider, me)
+        .await
+        .map_err(|e| e.to_string())?;
+    setup::ensure_relay(&provider, address, me)
         .await
         .map_err(|e| e.to_string())?;
     println!("{address}");
+    eprintln!(
+        "deployed in block {block}: set registry = \"{address}\" and registry_block = {block}"
+    );
     Ok(())
 }
 
@@ -329,6 +335,7 @@ async fn connect_chain(args: &Settings, store: &Store) -> Result<(Chain, Option<
         ChainSettings::Remote {
             rpc_url,
             registry: address,
+            registry_block,
             browser_rpc_url,
             eth_key,
             confirmations,
@@ -338,7 +345,8 @@ async fn connect_chain(args: &Settings, store: &Store) -> Result<(Chain, Option<
             let mut chain = Chain::connect(provider, *address, *confirmations)
                 .await
                 .map_err(|e| format!("rpc_url: {e}"))?
-                .with_cosigner(signer);
+                .with_cosigner(signer)
+                .with_deploy_block(*registry_block);
             if let Some(url) = browser_rpc_url {
                 chain = chain.with_rpc_url(url.clone());
             }
