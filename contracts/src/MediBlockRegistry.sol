@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // MediBlockRegistry: the MediBlock registry contract, the address everyone uses. It keeps
 // who may submit (relays and enrolled wallets), the transaction templates with their
-// on-chain rules, which tickets anchored records have used, and the latest checkpoint of
-// the relay's Merkle log; every anchored record, with its verdict, is in its RecordAnchored
-// event. This file holds the three operations relays and wallets send; the admin functions
+// frozen on-chain rules, and, per relay, a log: the tickets its records have used and the
+// latest checkpoint of its Merkle log. Every anchored record, with its verdict and the hash
+// of the values that verdict judged, is in its RecordAnchored event. This file holds the three operations relays and wallets send; the admin functions
 // and views live in MediBlockRegistryAdmin, reached through the fallback.
 // docs/CONTRACTS.md explains every function, event and invariant.
 pragma solidity 0.8.37;
@@ -15,8 +15,9 @@ import {RegistryStorage} from "./RegistryStorage.sol";
 /// @title MediBlock registry: submitters, templates, records and checkpoints.
 /// @notice Nothing personal is stored or logged here: records are 128-bit ids (a relay's
 /// ticket number, then 64 random bits), keccak256 commitments, template handles and
-/// verdicts. The de-identified on-chain values are checked from calldata and never stored.
-/// A ticket is used at most once, hence a tid is anchored at most once.
+/// verdicts. The de-identified on-chain values are checked from calldata and never stored;
+/// their hash is logged with the verdict, so the verdict is bound to the record. A ticket is
+/// used at most once per log, hence a tid is anchored at most once in a log.
 ///
 /// The contract has no named functions, only a fallback, so that the three operations
 /// senders pay for skip Solidity's function dispatcher. The first calldata byte selects:
@@ -30,7 +31,8 @@ import {RegistryStorage} from "./RegistryStorage.sol";
 ///     0x03 | tree size u64 | root[32]
 ///
 /// (big-endian throughout; a tid is a relay-issued ticket u64 then 8 random bytes, and the
-/// registry marks each ticket used once). Any other calldata is a standard ABI call of the
+/// registry marks each ticket used once in the ticket space of the relay's log: the
+/// sender's on OP_ANCHOR, the co-signer's on OP_ANCHOR_COSIGNED). Any other calldata is a standard ABI call of the
 /// admin module (MediBlockRegistryAdmin), executed here by DELEGATECALL on this contract's
 /// storage; the artifact's ABI is that module's ABI. No module function selector starts
 /// with 0x01, 0x02 or 0x03 (the build script checks), so an ABI call never reaches an
@@ -95,7 +97,7 @@ contract MediBlockRegistry is RegistryStorage {
             expected = ANCHOR_HEADER + ((hot & 0xff) << 3);
         }
         if (msg.data.length != expected) revert BadLength(msg.data.length, expected);
-        _store((handle << 16) | (_verdict(hot, handle, ANCHOR_HEADER) << 8) | PATH_RELAY);
+        _store(hot, (handle << 16) | (_verdict(hot, handle, ANCHOR_HEADER) << 8) | PATH_RELAY, ANCHOR_HEADER);
     }
 
     /// @dev OP_ANCHOR_COSIGNED: an enrolled wallet anchors a record a relay co-signed for it.
@@ -133,7 +135,8 @@ contract MediBlockRegistry is RegistryStorage {
         // No grant: the signer is not a relay, or an unknown or inactive template.
         if (hot == 0) _refuse(signer, handle, true);
         if (hot & 0xff != n) revert BadLength(length, COSIGNED_HEADER + ((hot & 0xff) << 3));
-        _store((handle << 16) | (_verdict(hot, handle, COSIGNED_HEADER) << 8) | PATH_WALLET);
+        // The ticket is the co-signing relay's: its log is in the signer's grant.
+        _store(hot, (handle << 16) | (_verdict(hot, handle, COSIGNED_HEADER) << 8) | PATH_WALLET, COSIGNED_HEADER);
     }
 
     /// @dev The template's range rules, then its external validator if it has one.
@@ -149,16 +152,19 @@ contract MediBlockRegistry is RegistryStorage {
     }
 
     /// @dev Marks the ticket of the calldata's tid (bytes 1..17; the ticket is its first 8
-    /// bytes) used, once, and logs the record: the tid, the commitment (bytes 17..49) and
-    /// `meta` (handle | verdict | path) with the sender.
-    function _store(uint256 meta) private {
+    /// bytes) used, once, in the ticket space of the log named by `grant` (bits 48..63), and
+    /// logs the record: the tid, the commitment (bytes 17..49), the hash of the n values at
+    /// `valuesAt` (exactly the bytes the rules judged), and `meta` (handle | verdict | path)
+    /// with the log and the sender.
+    function _store(uint256 grant, uint256 meta, uint256 valuesAt) private {
         bytes32 topic = RecordAnchored.selector;
         uint256 tid;
         bool duplicate;
         assembly ("memory-safe") {
+            let log := and(shr(GRANT_LOG_SHIFT, grant), 0xffff)
             tid := and(calldataload(1), TID_MASK)
             let ticket := shr(192, tid)
-            mstore(0x00, shr(8, ticket))
+            mstore(0x00, or(shl(56, log), shr(8, ticket)))
             mstore(0x20, _usedTickets.slot)
             let slot := keccak256(0x00, 0x40)
             let bits := sload(slot)
@@ -166,9 +172,14 @@ contract MediBlockRegistry is RegistryStorage {
             duplicate := iszero(iszero(and(bits, bit)))
             if iszero(duplicate) {
                 sstore(slot, or(bits, bit))
-                mstore(0x00, calldataload(17))
-                mstore(0x20, or(shl(96, caller()), meta))
-                log2(0x00, 0x40, topic, tid)
+                // Scratch memory past the free memory pointer; nothing is allocated.
+                let m := mload(0x40)
+                let size := shl(3, and(grant, 0xff))
+                calldatacopy(add(m, 0x60), valuesAt, size)
+                mstore(add(m, 0x20), keccak256(add(m, 0x60), size))
+                mstore(m, calldataload(17))
+                mstore(add(m, 0x40), or(or(shl(96, caller()), shl(32, log)), meta))
+                log2(m, 0x60, topic, tid)
             }
         }
         if (duplicate) revert AlreadyAnchored(bytes16(bytes32(tid)));
@@ -198,9 +209,10 @@ contract MediBlockRegistry is RegistryStorage {
         if (signer == address(0)) revert BadCosignature();
     }
 
-    /// @dev OP_CHECKPOINT: a relay anchors (size, root) of its Merkle log; the size must grow.
+    /// @dev OP_CHECKPOINT: a relay anchors (size, root) of its own log; the size must grow.
     function _checkpoint() private {
-        if (_roleOf[msg.sender] != ROLE_RELAY) revert Unauthorized(msg.sender);
+        uint256 log = _logOf[msg.sender];
+        if (log == 0) revert Unauthorized(msg.sender);
         if (msg.data.length != CHECKPOINT_LENGTH) revert BadLength(msg.data.length, CHECKPOINT_LENGTH);
         uint256 size;
         bytes32 root;
@@ -208,14 +220,14 @@ contract MediBlockRegistry is RegistryStorage {
             size := shr(192, calldataload(1))
             root := calldataload(9)
         }
-        uint256 head = _checkpointHead;
+        uint256 head = _checkpointHead[log];
         uint64 latest = uint64(head);
         if (size <= latest) revert CheckpointNotGrowing(uint64(size), latest);
-        _checkpointRoot = root;
+        _checkpointRoot[log] = root;
         unchecked {
-            _checkpointHead = size | (block.number << 64) | (((head >> 128) + 1) << 128);
+            _checkpointHead[log] = size | (block.number << 64) | (((head >> 128) + 1) << 128);
         }
-        emit CheckpointAnchored(uint64(size), root, msg.sender);
+        emit CheckpointAnchored(uint16(log), uint64(size), root, msg.sender);
     }
 
     /// @dev Runs the admin module's code on this contract's storage and returns its result.

@@ -20,6 +20,15 @@ contract MediBlockRegistryAdmin is RegistryStorage {
         _;
     }
 
+    // ---------------------------------------------------------------- version
+
+    /// @notice 2: verdicts bound to their values (`RecordAnchored.valuesHash`), frozen
+    /// validators, and a log per relay (checkpoints and tickets). Version 1 had none of
+    /// these and no such function.
+    function registryVersion() external pure returns (uint32) {
+        return REGISTRY_VERSION;
+    }
+
     // ---------------------------------------------------------------- ownership
 
     /// @notice The current administrator.
@@ -52,25 +61,63 @@ contract MediBlockRegistryAdmin is RegistryStorage {
     // ---------------------------------------------------------------- submitters
 
     /// @notice Makes `relay` a relay: it may anchor records of every active template and
-    /// checkpoints, and co-sign records for enrolled wallets.
+    /// checkpoints, and co-sign records for enrolled wallets. It gets a new log of its own:
+    /// its checkpoints and the ticket space of its records, which no other relay can touch.
     function addRelay(address relay) external onlyOwner {
         _checkNewSubmitter(relay);
         if (_relays.length == MAX_RELAYS) revert LimitReached(MAX_RELAYS);
+        if (_logCount == MAX_LOGS) revert LimitReached(MAX_LOGS);
+        uint16 log = ++_logCount;
         _roleOf[relay] = ROLE_RELAY;
         _relays.push(relay);
-        uint256 count = _active.length;
-        for (uint256 i; i < count; ++i) {
-            uint256 handle = _active[i];
-            _grants[_grantKey(relay, handle)] = _templates[handle].hot;
-        }
+        _bindLog(relay, log);
         emit SubmitterAdded(relay, ROLE_RELAY);
     }
 
+    /// @notice Rotates a relay's Ethereum key: `newRelay` takes `oldRelay`'s place, its log
+    /// (checkpoints go on growing from the same size, tickets go on in the same space) and
+    /// its grants; from the next transaction `oldRelay` can do nothing.
+    function replaceRelay(address oldRelay, address newRelay) external onlyOwner {
+        if (_roleOf[oldRelay] != ROLE_RELAY) revert Unauthorized(oldRelay);
+        _checkNewSubmitter(newRelay);
+        uint16 log = _logOf[oldRelay];
+        _dropRelay(oldRelay);
+        _roleOf[newRelay] = ROLE_RELAY;
+        _relays.push(newRelay);
+        emit SubmitterRemoved(oldRelay, ROLE_RELAY);
+        _bindLog(newRelay, log);
+        emit SubmitterAdded(newRelay, ROLE_RELAY);
+    }
+
     /// @notice Removes a relay: from the next transaction on it can neither anchor records
-    /// or checkpoints nor co-sign.
+    /// or checkpoints nor co-sign. Its log is frozen: its checkpoints and used tickets stay
+    /// readable, and nobody writes it again (the same address added again gets a new log).
     function removeRelay(address relay) external onlyOwner {
         if (_roleOf[relay] != ROLE_RELAY) revert Unauthorized(relay);
+        uint16 log = _logOf[relay];
+        _dropRelay(relay);
+        delete _logWriter[log];
+        emit LogWriterChanged(log, address(0));
+        emit SubmitterRemoved(relay, ROLE_RELAY);
+    }
+
+    /// @dev Makes `relay` the writer of `log` and grants it every active template.
+    function _bindLog(address relay, uint16 log) private {
+        _logOf[relay] = log;
+        _logWriter[log] = relay;
+        uint256 logBits = uint256(log) << GRANT_LOG_SHIFT;
+        uint256 count = _active.length;
+        for (uint256 i; i < count; ++i) {
+            uint256 handle = _active[i];
+            _grants[_grantKey(relay, handle)] = _templates[handle].hot | logBits;
+        }
+        emit LogWriterChanged(log, relay);
+    }
+
+    /// @dev Takes away a relay's role, place, log binding and grants.
+    function _dropRelay(address relay) private {
         delete _roleOf[relay];
+        delete _logOf[relay];
         uint256 last = _relays.length - 1;
         for (uint256 i; i <= last; ++i) {
             if (_relays[i] == relay) {
@@ -83,7 +130,6 @@ contract MediBlockRegistryAdmin is RegistryStorage {
         for (uint256 i; i < count; ++i) {
             delete _grants[_grantKey(relay, _active[i])];
         }
-        emit SubmitterRemoved(relay, ROLE_RELAY);
     }
 
     /// @notice Enrols a wallet: it may anchor records that a relay co-signed for it.
@@ -108,6 +154,21 @@ contract MediBlockRegistryAdmin is RegistryStorage {
     /// @notice The current relays.
     function relays() external view returns (address[] memory) {
         return _relays;
+    }
+
+    /// @notice The log of `relay` (zero when it is not a relay now).
+    function logOf(address relay) external view returns (uint16) {
+        return _logOf[relay];
+    }
+
+    /// @notice Logs created so far: ids 1..logCount, one per relay ever added.
+    function logCount() external view returns (uint16) {
+        return _logCount;
+    }
+
+    /// @notice The relay that writes `log` now (zero: unknown, or frozen by `removeRelay`).
+    function logWriter(uint16 log) external view returns (address) {
+        return _logWriter[log];
     }
 
     /// @notice Whether `relay` may anchor (and co-sign) records of template `handle` now.
@@ -140,7 +201,12 @@ contract MediBlockRegistryAdmin is RegistryStorage {
         address validator
     ) external onlyOwner returns (uint16 handle) {
         if (id == 0 || version == 0 || templateHash == 0) revert InvalidTemplate();
-        if (validator != address(0) && validator.code.length == 0) revert InvalidTemplate();
+        bytes32 validatorCodeHash;
+        if (validator != address(0)) {
+            if (validator.code.length == 0) revert InvalidTemplate();
+            _checkPure(validator);
+            validatorCodeHash = validator.codehash;
+        }
         bytes32 ref = keccak256(abi.encode(id, version));
         if (_handleByRef[ref] != 0) revert TemplateExists(_handleByRef[ref]);
         (uint256 hot, uint256[4] memory spill, uint256[16] memory wide) =
@@ -153,6 +219,7 @@ contract MediBlockRegistryAdmin is RegistryStorage {
         t.hot = hot;
         t.validator = validator;
         t.version = version;
+        t.validatorCodeHash = validatorCodeHash;
         for (uint256 j; j < 4; ++j) {
             if (spill[j] != 0) _spill[(uint256(handle) << 8) | j] = spill[j];
         }
@@ -161,6 +228,34 @@ contract MediBlockRegistryAdmin is RegistryStorage {
         }
         emit TemplateRegistered(handle, id, version, templateHash, validator);
         _activate(handle);
+    }
+
+    /// @dev Opcodes a validator's runtime code may not contain, as a bitmap: writes
+    /// (SSTORE, TSTORE), TLOAD, calls and creations, SELFDESTRUCT, and every read of the
+    /// environment that can differ between two calls (balances, other accounts' code, the
+    /// caller and origin, gas, block and transaction facts). With none of them, a validator's
+    /// code cannot change (EIP-6780) nor its storage (only its constructor could have written
+    /// it), so its verdict depends on its code and the record's values alone.
+    uint256 private constant IMPURE = (1 << 0x31) | (1 << 0x32) | (1 << 0x33) | (1 << 0x3a) | (1 << 0x3b)
+        | (1 << 0x3c) | (1 << 0x3f) | (((1 << 11) - 1) << 0x40) | (1 << 0x55) | (1 << 0x5a) | (1 << 0x5c)
+        | (1 << 0x5d) | (1 << 0xf0) | (1 << 0xf1) | (1 << 0xf2) | (1 << 0xf4) | (1 << 0xf5) | (1 << 0xfa)
+        | (1 << 0xff);
+
+    /// @dev Refuses a validator whose verdicts could change after registration: an EIP-7702
+    /// delegation (code 0xef0100 || address, which its owner can re-point), or code with an
+    /// IMPURE opcode outside PUSH data. A data section that happens to hold such a byte is
+    /// refused too: on the safe side.
+    function _checkPure(address validator) private view {
+        bytes memory code = validator.code;
+        if (uint8(code[0]) == 0xef) revert ImpureValidator(validator, 0, 0xef);
+        uint256 length = code.length;
+        uint256 pc;
+        while (pc < length) {
+            uint256 op = uint8(code[pc]);
+            if ((IMPURE >> op) & 1 != 0) revert ImpureValidator(validator, pc, uint8(op));
+            // PUSH1..PUSH32 (0x60..0x7f) carry 1..32 bytes of data.
+            pc += op >= 0x60 && op <= 0x7f ? op - 0x5e : 1;
+        }
     }
 
     /// @notice Activates or deactivates a template; records of an inactive template are refused.
@@ -183,7 +278,8 @@ contract MediBlockRegistryAdmin is RegistryStorage {
         uint256 hot = t.hot;
         uint256 count = _relays.length;
         for (uint256 i; i < count; ++i) {
-            _grants[_grantKey(_relays[i], handle)] = hot;
+            address relay = _relays[i];
+            _grants[_grantKey(relay, handle)] = hot | (uint256(_logOf[relay]) << GRANT_LOG_SHIFT);
         }
         emit TemplateStatusChanged(handle, true);
     }
@@ -220,6 +316,15 @@ contract MediBlockRegistryAdmin is RegistryStorage {
         if (handle == 0 || handle > _templateCount) revert UnknownTemplate(handle);
         Template storage t = _templates[handle];
         return (t.id, t.version, t.templateHash, t.validator, t.activePos != 0, uint8(t.hot));
+    }
+
+    /// @notice A template's external validator and its EXTCODEHASH when it was registered
+    /// (both zero when it has none). Registration refuses validators whose verdicts could
+    /// change, so this code hash, with the values, determines every verdict it gives.
+    function templateValidator(uint16 handle) external view returns (address validator, bytes32 codeHash) {
+        if (handle == 0 || handle > _templateCount) revert UnknownTemplate(handle);
+        Template storage t = _templates[handle];
+        return (t.validator, t.validatorCodeHash);
     }
 
     /// @notice The range validator's rules of a template, as stored (a `Range` whose bounds
@@ -260,17 +365,20 @@ contract MediBlockRegistryAdmin is RegistryStorage {
 
     // ---------------------------------------------------------------- records
 
-    /// @notice Whether a record whose tid carries `ticket` (the tid's first 8 bytes,
-    /// big-endian) has been anchored. At most one has: its commitment, template, verdict,
-    /// path and submitter are in its RecordAnchored event, found by a log filter on the tid.
-    function ticketUsed(uint64 ticket) external view returns (bool) {
-        return (_usedTickets[ticket >> 8] >> (ticket & 0xff)) & 1 != 0;
+    /// @notice Whether a record of `log` whose tid carries `ticket` (the tid's first 8
+    /// bytes, big-endian) has been anchored. At most one has: its commitment, values hash,
+    /// template, verdict, path and submitter are in its RecordAnchored event, found by a log
+    /// filter on the tid (keep the events whose `info` names this log).
+    function ticketUsed(uint16 log, uint64 ticket) external view returns (bool) {
+        return (_usedTickets[(uint256(log) << 56) | (ticket >> 8)] >> (ticket & 0xff)) & 1 != 0;
     }
 
-    /// @notice The used-ticket bits of tickets `256 * word` to `256 * word + 255`: bit `i` is
-    /// `ticketUsed(256 * word + i)`. A relay checks its next tickets in one call.
-    function ticketWord(uint64 word) external view returns (uint256) {
-        return _usedTickets[word];
+    /// @notice The used-ticket bits of `log`'s tickets `256 * word` to `256 * word + 255`:
+    /// bit `i` is `ticketUsed(log, 256 * word + i)`. A relay checks its next tickets in one
+    /// call. Zero for a word no ticket has (`word` ≥ 2^56).
+    function ticketWord(uint16 log, uint64 word) external view returns (uint256) {
+        if (word >> 56 != 0) return 0;
+        return _usedTickets[(uint256(log) << 56) | word];
     }
 
     /// @notice The EIP-712 digest a relay signs to co-sign `submitter`'s record.
@@ -324,24 +432,28 @@ contract MediBlockRegistryAdmin is RegistryStorage {
 
     // ---------------------------------------------------------------- checkpoints
 
-    /// @notice The latest anchored checkpoint: its size, root, the block that anchored it and
-    /// how many checkpoints were anchored so far. All zero before the first.
-    function latestCheckpoint() external view returns (uint64 size, bytes32 root, uint64 blockNumber, uint64 count) {
-        uint256 head = _checkpointHead;
-        return (uint64(head), _checkpointRoot, uint64(head >> 64), uint64(head >> 128));
+    /// @notice The latest anchored checkpoint of `log`: its size, root, the block that
+    /// anchored it and how many checkpoints the log has. All zero before its first.
+    function latestCheckpoint(uint16 log)
+        external
+        view
+        returns (uint64 size, bytes32 root, uint64 blockNumber, uint64 count)
+    {
+        uint256 head = _checkpointHead[log];
+        return (uint64(head), _checkpointRoot[log], uint64(head >> 64), uint64(head >> 128));
     }
 
     /// @notice Whether `path` proves that the leaf with hash `leafHash` (keccak256(0x00 ||
-    /// data)) is at `index` of the latest anchored checkpoint, whose size must be `size`.
+    /// data)) is at `index` of `log`'s latest anchored checkpoint, whose size must be `size`.
     /// Malformed and tampered proofs give false.
-    function verifyInclusion(bytes32 leafHash, uint64 index, uint64 size, bytes32[] calldata path)
+    function verifyInclusion(uint16 log, bytes32 leafHash, uint64 index, uint64 size, bytes32[] calldata path)
         external
         view
         returns (bool)
     {
-        if (size == 0 || size != uint64(_checkpointHead)) return false;
+        if (size == 0 || size != uint64(_checkpointHead[log])) return false;
         (bytes32 root, bool ok) = MerkleLog.rootFromInclusionProof(leafHash, index, size, path);
-        return ok && root == _checkpointRoot;
+        return ok && root == _checkpointRoot[log];
     }
 
     /// @notice The root an inclusion proof leads to (RFC 9162 section 2.1.3.2), to compare

@@ -31,6 +31,13 @@ abstract contract RegistryStorage {
     uint256 internal constant MAX_RELAYS = 8;
     /// @dev Most active templates at once (bounds the same loops).
     uint256 internal constant MAX_ACTIVE_TEMPLATES = 256;
+    /// @dev Most logs ever created (log ids are uint16, counted from 1).
+    uint256 internal constant MAX_LOGS = 65535;
+    /// @dev `registryVersion()`: 2 binds verdicts to values and keeps a log per relay.
+    uint32 internal constant REGISTRY_VERSION = 2;
+    /// @dev Bit position of the relay's log id in a grant word (bits 48..63 of a hot word
+    /// are unused by RangeRules).
+    uint256 internal constant GRANT_LOG_SHIFT = 48;
 
     /// @dev EIP-712 type of the relay's co-signature over a wallet-submitted record.
     bytes32 internal constant RECORD_TYPEHASH = keccak256(
@@ -52,6 +59,7 @@ abstract contract RegistryStorage {
         address validator; // optional IRecordValidator, zero when none
         uint32 version;
         uint16 activePos; // 1-based position in _active; 0 when inactive
+        bytes32 validatorCodeHash; // the validator's EXTCODEHASH at registration, zero when none
     }
 
     address internal _owner;
@@ -67,30 +75,43 @@ abstract contract RegistryStorage {
     mapping(uint256 key => uint256 words) internal _spill;
     uint16[] internal _active;
 
-    /// @dev `_grants[relay << 16 | handle]` is the template's hot word while `relay` is a
-    /// relay and the template is active, and zero otherwise: one cold read on the hot path
-    /// answers "may this relay anchor (or co-sign) this template, and by which rules?".
-    mapping(uint256 key => uint256 hot) internal _grants;
+    /// @dev `_grants[relay << 16 | handle]` is the template's hot word with the relay's log
+    /// id in bits 48..63 while `relay` is a relay and the template is active, and zero
+    /// otherwise: one cold read on the hot path answers "may this relay anchor (or co-sign)
+    /// this template, by which rules, and into which log?".
+    mapping(uint256 key => uint256 grant) internal _grants;
 
-    /// @dev The ticket bitmap: bit `ticket & 0xff` of `_usedTickets[ticket >> 8]` is set once
-    /// a record whose tid carries `ticket` (the tid's first 8 bytes, big-endian) is anchored,
-    /// and never cleared. 256 tickets share a word, so only the first of a word pays for a
-    /// fresh slot. The records themselves are in their RecordAnchored events.
-    mapping(uint64 word => uint256 bits) internal _usedTickets;
+    /// @dev The ticket bitmaps, one per log: bit `ticket & 0xff` of
+    /// `_usedTickets[log << 56 | ticket >> 8]` is set once a record of that log whose tid
+    /// carries `ticket` (the tid's first 8 bytes, big-endian) is anchored, and never cleared.
+    /// 256 tickets share a word, so only the first of a word pays for a fresh slot. The
+    /// records themselves are in their RecordAnchored events.
+    mapping(uint256 key => uint256 bits) internal _usedTickets;
 
-    /// @dev Root of the latest anchored checkpoint.
-    bytes32 internal _checkpointRoot;
-    /// @dev size (bits 0..63) | block number (64..127) | number of checkpoints (128..191).
-    uint256 internal _checkpointHead;
+    /// @dev The log id of each current relay (zero for every other account).
+    mapping(address relay => uint16 log) internal _logOf;
+    /// @dev Logs created so far; ids are 1.._logCount.
+    uint16 internal _logCount;
+    /// @dev The relay that writes each log now; zero once its relay was removed (frozen).
+    mapping(uint256 log => address writer) internal _logWriter;
+    /// @dev Root of each log's latest anchored checkpoint.
+    mapping(uint256 log => bytes32 root) internal _checkpointRoot;
+    /// @dev Per log: size (bits 0..63) | block number (64..127) | number of checkpoints (128..191).
+    mapping(uint256 log => uint256 head) internal _checkpointHead;
 
     // ---------------------------------------------------------------- events
 
-    /// @notice A record was anchored. `info` = submitter (bits 96..255) | template handle
-    /// (bits 16..31) | verdict (bits 8..15: 0 valid, 1 + i rejected at on-chain attribute
-    /// i, 255 rejected by an external validator) | path (bits 0..7: 1 relay, 2 wallet).
-    event RecordAnchored(bytes16 indexed tid, bytes32 commitment, uint256 info);
-    /// @notice A checkpoint (tree size, root) of the relay's Merkle log was anchored.
-    event CheckpointAnchored(uint64 indexed size, bytes32 root, address submitter);
+    /// @notice A record was anchored. `valuesHash` is keccak256 of exactly the values the
+    /// rules judged (int64 big-endian each, concatenated), which binds the verdict to the
+    /// record: anyone holding the signed record recomputes them. `info` = submitter (bits
+    /// 96..255) | log (bits 32..47) | template handle (bits 16..31) | verdict (bits 8..15:
+    /// 0 valid, 1 + i rejected at on-chain attribute i, 255 rejected by an external
+    /// validator) | path (bits 0..7: 1 relay, 2 wallet).
+    event RecordAnchored(bytes16 indexed tid, bytes32 commitment, bytes32 valuesHash, uint256 info);
+    /// @notice A checkpoint (tree size, root) of log `log` was anchored by its relay.
+    event CheckpointAnchored(uint16 indexed log, uint64 indexed size, bytes32 root, address submitter);
+    /// @notice `writer` now writes log `log` (zero: the log is frozen, its relay removed).
+    event LogWriterChanged(uint16 indexed log, address indexed writer);
     /// @notice `account` was given `role` (1 relay, 2 wallet).
     event SubmitterAdded(address indexed account, uint8 role);
     /// @notice `account` lost `role`.
@@ -135,7 +156,7 @@ abstract contract RegistryStorage {
     error Expired(uint64 deadline);
     /// @notice The co-signature is malformed, or not from a relay allowed for the template.
     error BadCosignature();
-    /// @notice A checkpoint must be larger than the latest one.
+    /// @notice A checkpoint must be larger than the latest one of the same log.
     error CheckpointNotGrowing(uint64 size, uint64 latest);
     /// @notice The account already has a role.
     error AlreadySubmitter(address account, uint8 role);
@@ -143,6 +164,10 @@ abstract contract RegistryStorage {
     error LimitReached(uint256 limit);
     /// @notice An external validator reverted or returned garbage.
     error ValidatorFailed(address validator);
+    /// @notice A validator's runtime code could change its verdicts later: at `pc` it has
+    /// `opcode` (a state write, a call, an environment read, SELFDESTRUCT), or it is an
+    /// EIP-7702 delegation (`pc` 0, `opcode` 0xef). Published rules must never change.
+    error ImpureValidator(address validator, uint256 pc, uint8 opcode);
     /// @notice An inclusion proof does not fit the tree shape.
     error InvalidProof();
     /// @notice The admin module was called directly instead of through the registry.

@@ -312,7 +312,9 @@ async fn chain_facts(bundle: &ProofBundle, provider: &DynProvider) -> Result<Cha
     // acknowledgement: a file stripped of it must still show the chain's verdict, and must
     // not borrow a tid. The ticket is state; the event is found by its tid topic.
     let tid = FixedBytes::<16>(*bundle.record.tid.as_bytes());
-    facts.ticket_used = match contract.ticketUsed(bundle.record.tid.ticket()).call().await {
+    // Interim: the first relay's log, until proof files name their log (format 2).
+    let log = 1;
+    facts.ticket_used = match contract.ticketUsed(log, bundle.record.tid.ticket()).call().await {
         Ok(used) => used,
         Err(alloy::contract::Error::ZeroData(..)) => false,
         Err(e) if e.as_revert_data().is_some() => false,

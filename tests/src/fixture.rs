@@ -85,6 +85,8 @@ pub struct Chain {
     pub template: Template,
     /// Its handle.
     pub handle: u16,
+    /// The relay's log (its checkpoints and ticket space).
+    pub log: u16,
     /// Gas used by the deployment transaction.
     pub deploy_gas: u64,
 }
@@ -125,6 +127,7 @@ impl Chain {
             .await?;
         let template: Template = serde_json::from_str(VITAL_SIGNS)?;
         let handle = register(&admin, &template, Address::ZERO).await?;
+        let log = admin.logOf(anvil.address(RELAY)).call().await?;
         Ok(Self {
             relay: bind(provider(RELAY)),
             wallet: bind(provider(WALLET)),
@@ -132,6 +135,7 @@ impl Chain {
             admin,
             template,
             handle,
+            log,
             deploy_gas: receipt.gas_used,
             anvil,
         })
@@ -176,9 +180,9 @@ impl Chain {
         Anchor::new(&tc, self.handle)
     }
 
-    /// The registry's `ticketUsed(ticket)`.
+    /// The registry's `ticketUsed(log, ticket)` in the relay's log.
     pub async fn ticket_used(&self, ticket: u64) -> Result<bool, FixtureError> {
-        Ok(self.admin.ticketUsed(ticket).call().await?)
+        Ok(self.admin.ticketUsed(self.log, ticket).call().await?)
     }
 
     /// Every `RecordAnchored` event of `tid`, found as readers find a record: a log filter

@@ -14,6 +14,14 @@ use alloy::sol_types::SolEvent as _;
 
 use registry::{Anchor, AnchoredRecord, MediBlockRegistry};
 
+/// The calldata of a version-1 registry's `ticketUsed(uint64)` for ticket 0: how
+/// [`Chain::connect`] tells an old registry from no registry at all.
+fn v1_ticket_used_call() -> Vec<u8> {
+    let mut call = mediblock_protocol::hash::keccak256(b"ticketUsed(uint64)")[..4].to_vec();
+    call.extend_from_slice(&[0; 32]);
+    call
+}
+
 /// Why a chain operation failed. Every variant is transient from the worker's point of view
 /// (it retries later) except [`ChainError::Reverted`].
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +47,8 @@ pub struct Chain {
     cosigner: Option<alloy::signers::local::PrivateKeySigner>,
     rpc_url: Option<String>,
     deploy_block: Option<u64>,
+    /// The relay's log on the registry (its checkpoints and ticket space); 0 until bound.
+    log: u16,
     /// Serialises this relay's sends (the anchoring worker and the checkpointer share one
     /// account): the nonce is asked from the node, so two sends at once could get the same.
     send_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -67,29 +77,50 @@ fn rpc(e: impl std::fmt::Display) -> ChainError {
 
 impl Chain {
     /// A client of the registry at `registry`, waiting for `confirmations` blocks. Refuses a
-    /// contract that does not answer `ticketUsed` (no registry, or one deployed by a
-    /// MediBlock before tickets, which anchors per tid and cannot be verified the same way).
+    /// contract that is not a MediBlock registry of [`registry::REGISTRY_VERSION`] (no
+    /// registry, or one deployed by an older MediBlock, whose verdicts are not bound to their
+    /// values and whose relays share one log). Bind it to a log with [`Chain::for_relay`] or
+    /// [`Chain::with_log`] before reading or writing tickets and checkpoints.
     pub async fn connect(
         provider: DynProvider,
         registry: Address,
         confirmations: u64,
     ) -> Result<Self, ChainError> {
         let chain_id = provider.get_chain_id().await.map_err(rpc)?;
-        match MediBlockRegistry::new(registry, provider.clone())
-            .ticketUsed(0)
-            .call()
-            .await
-        {
-            Ok(_) => {}
+        let refuse = |what: String| {
+            Err(ChainError::Reverted(format!(
+                "the contract at {registry} is {what}, not a MediBlock registry of version {} \
+                 (verdicts bound to their values, a log per relay). Its records stay \
+                 verifiable with the MediBlock that wrote them; for this one deploy a new \
+                 registry (`mediblock deploy`), or start the embedded default with a fresh \
+                 --data-dir",
+                registry::REGISTRY_VERSION
+            )))
+        };
+        let contract = MediBlockRegistry::new(registry, provider.clone());
+        match contract.registryVersion().call().await {
+            Ok(registry::REGISTRY_VERSION) => {}
+            Ok(other) => return refuse(format!("a MediBlock registry of version {other}")),
             Err(e)
                 if e.as_revert_data().is_some()
                     || matches!(e, alloy::contract::Error::ZeroData(..)) =>
             {
-                return Err(ChainError::Reverted(format!(
-                    "the contract at {registry} is not a MediBlock registry with tickets (one \
-                     deployed by an older MediBlock?); deploy a new registry, or start the \
-                     embedded default with a fresh --data-dir"
-                )));
+                // A version-1 registry answers `ticketUsed(uint64)`; nothing else does.
+                let v1 = provider
+                    .call(
+                        TransactionRequest::default()
+                            .to(registry)
+                            .input(v1_ticket_used_call().into()),
+                    )
+                    .await
+                    .is_ok_and(|out| out.len() == 32);
+                return refuse(if v1 {
+                    "a MediBlock registry of version 1 (from before bound verdicts and \
+                     per-relay logs)"
+                        .into()
+                } else {
+                    "no MediBlock registry".into()
+                });
             }
             Err(e) => return Err(rpc(e)),
         }
@@ -101,8 +132,39 @@ impl Chain {
             cosigner: None,
             rpc_url: None,
             deploy_block: None,
+            log: 0,
             send_lock: Default::default(),
         })
+    }
+
+    /// Binds the client to the log of relay account `relay` (`logOf`): refuses an account
+    /// that is not a relay of the registry now.
+    pub async fn for_relay(mut self, relay: Address) -> Result<Self, ChainError> {
+        let log = MediBlockRegistry::new(self.registry, self.provider.clone())
+            .logOf(relay)
+            .call()
+            .await
+            .map_err(rpc)?;
+        if log == 0 {
+            return Err(ChainError::Reverted(format!(
+                "account {relay} is not a relay of the registry at {}: its administrator must \
+                 add it (addRelay, or replaceRelay to rotate a relay's key)",
+                self.registry
+            )));
+        }
+        self.log = log;
+        Ok(self)
+    }
+
+    /// Binds the client to log `log` (read-only tools: the log a store recorded).
+    pub fn with_log(mut self, log: u16) -> Self {
+        self.log = log;
+        self
+    }
+
+    /// The relay's log on the registry (0 when unbound).
+    pub fn log(&self) -> u16 {
+        self.log
     }
 
     /// The JSON-RPC URL that `GET /api/v1/info` hands to browsers so they check anchors on
@@ -125,10 +187,11 @@ impl Chain {
         self.deploy_block
     }
 
-    /// Whether the registry marks `ticket` used (a record with it is anchored).
+    /// Whether the registry marks `ticket` used in this client's log (a record of the log
+    /// with it is anchored).
     pub async fn ticket_used(&self, ticket: u64) -> Result<bool, ChainError> {
         MediBlockRegistry::new(self.registry, self.provider.clone())
-            .ticketUsed(ticket)
+            .ticketUsed(self.log, ticket)
             .call()
             .await
             .map_err(rpc)
@@ -237,16 +300,14 @@ impl Chain {
         Ok((head + 1 >= mined + self.confirmations).then_some(receipt))
     }
 
-    /// The `RecordAnchored` event of `tid` in a confirmed receipt.
+    /// The `RecordAnchored` event of `tid` in this client's log in a confirmed receipt.
     pub fn anchored_in(&self, receipt: &TransactionReceipt, tid: &[u8; 16]) -> Option<Anchored> {
-        let log = receipt.inner.logs().iter().find(|log| {
-            log.address() == self.registry
-                && MediBlockRegistry::RecordAnchored::decode_log_data(log.data())
-                    .is_ok_and(|e| e.tid.0 == *tid)
+        let (log, record) = receipt.inner.logs().iter().find_map(|log| {
+            let record = self.record_of(log)?;
+            (record.tid == *tid).then_some((log, record))
         })?;
-        let event = MediBlockRegistry::RecordAnchored::decode_log_data(log.data()).ok()?;
         Some(Anchored {
-            record: AnchoredRecord::from_event(&event)?,
+            record,
             tx_hash: receipt.transaction_hash.0,
             block_number: receipt.block_number?,
             block_hash: receipt.block_hash?.0,
@@ -255,8 +316,19 @@ impl Chain {
         })
     }
 
-    /// Finds the anchoring transaction of `tid` from the chain's logs (after a crash between
-    /// sending and recording the hash, or when the tid turns out to be anchored already).
+    /// A `RecordAnchored` event of this registry in this client's log, decoded.
+    fn record_of(&self, log: &alloy::rpc::types::Log) -> Option<AnchoredRecord> {
+        if log.address() != self.registry {
+            return None;
+        }
+        let event = MediBlockRegistry::RecordAnchored::decode_log_data(log.data()).ok()?;
+        AnchoredRecord::from_event(&event).filter(|r| r.log == self.log)
+    }
+
+    /// Finds the anchoring transaction of `tid` in this client's log from the chain's logs
+    /// (after a crash between sending and recording the hash, or when the tid turns out to
+    /// be anchored already). Another relay's record with the same tid is in another log and
+    /// is not this one.
     pub async fn find_anchor(&self, tid: &[u8; 16]) -> Result<Option<[u8; 32]>, ChainError> {
         // The ticket first (one call): when it is unused, no event can exist, and the
         // search over the whole chain is skipped.
@@ -272,18 +344,39 @@ impl Chain {
             .event_signature(MediBlockRegistry::RecordAnchored::SIGNATURE_HASH)
             .topic1(B256::from(topic));
         let logs = self
-            .logs_since(filter, self.deploy_block.unwrap_or(0), true)
+            .first_logs_since(filter, self.deploy_block.unwrap_or(0), |l| {
+                self.record_of(l).is_some()
+            })
             .await?;
         Ok(logs.first().and_then(|l| l.transaction_hash).map(|h| h.0))
     }
 
-    /// The logs matching `filter` from block `from` to the head, asked in ranges of
-    /// [`LOG_RANGE`] blocks (hosted nodes refuse one request over a whole chain); with
-    /// `first_only`, stops at the first range that has any.
-    async fn logs_since(
+    /// The logs matching `filter` and `keep` from block `from` to the head, asked in ranges
+    /// of [`LOG_RANGE`] blocks (hosted nodes refuse one request over a whole chain); stops
+    /// at the first range that has any.
+    async fn first_logs_since(
         &self,
         filter: Filter,
         from: u64,
+        keep: impl Fn(&alloy::rpc::types::Log) -> bool,
+    ) -> Result<Vec<alloy::rpc::types::Log>, ChainError> {
+        self.scan_logs(filter, from, keep, true).await
+    }
+
+    /// Every log matching `filter` from block `from` to the head, in ranges of [`LOG_RANGE`].
+    async fn all_logs_since(
+        &self,
+        filter: Filter,
+        from: u64,
+    ) -> Result<Vec<alloy::rpc::types::Log>, ChainError> {
+        self.scan_logs(filter, from, |_| true, false).await
+    }
+
+    async fn scan_logs(
+        &self,
+        filter: Filter,
+        from: u64,
+        keep: impl Fn(&alloy::rpc::types::Log) -> bool,
         first_only: bool,
     ) -> Result<Vec<alloy::rpc::types::Log>, ChainError> {
         let head = self.head().await?;
@@ -292,7 +385,8 @@ impl Chain {
         while start <= head {
             let end = head.min(start.saturating_add(LOG_RANGE - 1));
             let range = filter.clone().from_block(start).to_block(end);
-            out.extend(self.provider.get_logs(&range).await.map_err(rpc)?);
+            let logs = self.provider.get_logs(&range).await.map_err(rpc)?;
+            out.extend(logs.into_iter().filter(|l| keep(l)));
             if first_only && !out.is_empty() {
                 break;
             }
@@ -306,7 +400,8 @@ impl Chain {
         self.provider.get_block_number().await.map_err(rpc)
     }
 
-    /// Every `RecordAnchored` event of the registry in blocks `from..=to`: `(tid, tx hash)`.
+    /// Every `RecordAnchored` event of this client's log in blocks `from..=to`:
+    /// `(tid, tx hash)`.
     pub async fn anchored_between(
         &self,
         from: u64,
@@ -320,11 +415,26 @@ impl Chain {
         let logs = self.provider.get_logs(&filter).await.map_err(rpc)?;
         Ok(logs
             .iter()
-            .filter_map(|log| {
-                let event = MediBlockRegistry::RecordAnchored::decode_log_data(log.data()).ok()?;
-                Some((event.tid.0, log.transaction_hash?.0))
-            })
+            .filter_map(|log| Some((self.record_of(log)?.tid, log.transaction_hash?.0)))
             .collect())
+    }
+
+    /// What the registry publishes about template `handle` (`templateInfo`): its id hash,
+    /// version and template hash; `None` for an unknown handle.
+    pub async fn template_info(&self, handle: u16) -> Result<Option<TemplateInfo>, ChainError> {
+        match MediBlockRegistry::new(self.registry, self.provider.clone())
+            .templateInfo(handle)
+            .call()
+            .await
+        {
+            Ok(info) => Ok(Some(TemplateInfo {
+                id: info.id.0,
+                version: info.version,
+                template_hash: info.templateHash.0,
+            })),
+            Err(e) if e.as_revert_data().is_some() => Ok(None),
+            Err(e) => Err(rpc(e)),
+        }
     }
 
     /// The registry handle of a template, `None` when it is not registered.
@@ -343,9 +453,22 @@ impl Chain {
     }
 }
 
+/// What `templateInfo(handle)` says of a published template, as verifiers need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemplateInfo {
+    /// keccak256 of the template id (`TemplateId::chain_id`).
+    pub id: [u8; 32],
+    /// The template version.
+    pub version: u32,
+    /// keccak256 of the template's canonical encoding (`Template::hash`).
+    pub template_hash: [u8; 32],
+}
+
 /// A decoded `CheckpointAnchored` event of the registry and where it is on chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AnchoredCheckpoint {
+    /// The log it extends.
+    pub log: u16,
     /// The log's tree size.
     pub size: u64,
     /// Its Merkle root.
@@ -371,6 +494,7 @@ impl AnchoredCheckpoint {
         }
         let e = MediBlockRegistry::CheckpointAnchored::decode_log(&log.inner).ok()?;
         Some(Self {
+            log: e.log,
             size: e.size,
             root: e.root.0,
             submitter: e.submitter,
@@ -385,7 +509,8 @@ impl AnchoredCheckpoint {
 impl Chain {
     /// Sends the anchoring transaction of the checkpoint (`size`, `root`); returns its hash
     /// once the node took it. A size that does not grow is refused while estimating gas
-    /// (`Reverted`): another relay anchored this size or a larger one first.
+    /// (`Reverted`): this relay's log already has this size or a larger one (another
+    /// process of the same relay anchored it first).
     pub async fn send_checkpoint(
         &self,
         size: u64,
@@ -404,33 +529,41 @@ impl Chain {
         }
     }
 
-    /// The registry's latest anchored checkpoint: `(size, root)`, `(0, zero)` before the first.
+    /// The latest anchored checkpoint of this client's log: `(size, root)`, `(0, zero)`
+    /// before the first.
     pub async fn latest_checkpoint(&self) -> Result<(u64, [u8; 32]), ChainError> {
         let latest = MediBlockRegistry::new(self.registry, self.provider.clone())
-            .latestCheckpoint()
+            .latestCheckpoint(self.log)
             .call()
             .await
             .map_err(rpc)?;
         Ok((latest.size, latest.root.0))
     }
 
-    /// Every checkpoint anchored in the registry from block `from_block` on, oldest first,
-    /// read from its `CheckpointAnchored` events (only the latest root is in storage).
+    /// Every checkpoint of this client's log anchored from block `from_block` on, oldest
+    /// first, read from its `CheckpointAnchored` events (only the latest root is in storage).
     pub async fn anchored_checkpoints(
         &self,
         from_block: u64,
     ) -> Result<Vec<AnchoredCheckpoint>, ChainError> {
         let filter = Filter::new()
             .address(self.registry)
-            .event_signature(MediBlockRegistry::CheckpointAnchored::SIGNATURE_HASH);
-        let logs = self.logs_since(filter, from_block, false).await?;
+            .event_signature(MediBlockRegistry::CheckpointAnchored::SIGNATURE_HASH)
+            .topic1(self.log_topic());
+        let logs = self.all_logs_since(filter, from_block).await?;
         Ok(logs
             .iter()
             .filter_map(|log| AnchoredCheckpoint::from_log(log, self.registry))
             .collect())
     }
 
-    /// The `CheckpointAnchored` event of tree size `size`, if that size was anchored.
+    /// The `CheckpointAnchored` topic of this client's log.
+    fn log_topic(&self) -> B256 {
+        B256::from(alloy::primitives::U256::from(self.log))
+    }
+
+    /// The `CheckpointAnchored` event of tree size `size` in this client's log, if that size
+    /// was anchored.
     pub async fn checkpoint_event(
         &self,
         size: u64,
@@ -438,9 +571,10 @@ impl Chain {
         let filter = Filter::new()
             .address(self.registry)
             .event_signature(MediBlockRegistry::CheckpointAnchored::SIGNATURE_HASH)
-            .topic1(B256::from(alloy::primitives::U256::from(size)));
+            .topic1(self.log_topic())
+            .topic2(B256::from(alloy::primitives::U256::from(size)));
         let logs = self
-            .logs_since(filter, self.deploy_block.unwrap_or(0), true)
+            .first_logs_since(filter, self.deploy_block.unwrap_or(0), |_| true)
             .await?;
         Ok(logs
             .iter()
@@ -458,6 +592,6 @@ impl Chain {
             .logs()
             .iter()
             .filter_map(|log| AnchoredCheckpoint::from_log(log, self.registry))
-            .find(|c| c.size == size)
+            .find(|c| c.log == self.log && c.size == size)
     }
 }

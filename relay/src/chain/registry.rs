@@ -1,7 +1,8 @@
 //! The MediBlock registry contract from Rust: alloy bindings generated from the committed
 //! artifacts in `contracts/out/`, the packed calldata of the two record-anchoring
 //! operations, the relay's EIP-712 co-signature, the template → on-chain rules mapping, and
-//! decoders for what the contract stores and logs. docs/CONTRACTS.md specifies all of it.
+//! decoders for what the contract stores and logs (a record's event carries its log and the
+//! hash of the values its verdict judged). docs/CONTRACTS.md specifies all of it.
 
 use alloy::dyn_abi::Eip712Domain;
 use alloy::network::EthereumWallet;
@@ -70,6 +71,9 @@ pub const ROLE_WALLET: u8 = 2;
 pub const DOMAIN_NAME: &str = "MediBlock Registry";
 /// The EIP-712 domain version.
 pub const DOMAIN_VERSION: &str = "1";
+/// `registryVersion()` of the registry this code speaks to: verdicts bound to their values,
+/// frozen validators, a log per relay. Version 1 had no such function.
+pub const REGISTRY_VERSION: u32 = 2;
 
 /// A provider that signs with `signer` and talks to `url`.
 ///
@@ -119,6 +123,13 @@ impl Anchor {
             handle,
             values: tc.values.clone(),
         }
+    }
+
+    /// What the registry logs as `valuesHash` when it judges these values: keccak256 of
+    /// the values as int64 big-endian, concatenated (`protocol::generator::values_hash`).
+    pub fn values_hash(&self) -> [u8; 32] {
+        let bytes: Vec<u8> = self.values.iter().flat_map(|v| v.to_be_bytes()).collect();
+        mediblock_protocol::hash::keccak256(&bytes)
     }
 
     /// The packed calldata of OP_ANCHOR:
@@ -318,6 +329,10 @@ pub struct AnchoredRecord {
     pub tid: [u8; 16],
     /// Full commitment.
     pub commitment: [u8; 32],
+    /// keccak256 of the values the registry judged (see [`Anchor::values_hash`]).
+    pub values_hash: [u8; 32],
+    /// The log (the relay's ticket space) the record was anchored in.
+    pub log: u16,
     /// Who sent the transaction (the relay, or the wallet).
     pub submitter: Address,
     /// Template handle.
@@ -329,8 +344,8 @@ pub struct AnchoredRecord {
 }
 
 impl AnchoredRecord {
-    /// Unpacks the event's `info` word:
-    /// submitter (bits 96..255) | handle (16..31) | verdict (8..15) | path (0..7).
+    /// Unpacks the event's `info` word: submitter (bits 96..255) | log (32..47) |
+    /// handle (16..31) | verdict (8..15) | path (0..7).
     pub fn from_event(e: &MediBlockRegistry::RecordAnchored) -> Option<Self> {
         let info = e.info.to_be_bytes::<32>();
         let path = match info[31] {
@@ -341,6 +356,8 @@ impl AnchoredRecord {
         Some(Self {
             tid: e.tid.0,
             commitment: e.commitment.0,
+            values_hash: e.valuesHash.0,
+            log: u16::from_be_bytes([info[26], info[27]]),
             submitter: Address::from_slice(&info[..20]),
             handle: u16::from_be_bytes([info[28], info[29]]),
             verdict: Verdict::from_byte(info[30]),

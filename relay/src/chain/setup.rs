@@ -97,7 +97,8 @@ pub async fn register_template(
     contract.handleOf(id, version).call().await.map_err(rpc)
 }
 
-/// Checks the store's next tickets against the registry: when the chain already marks any
+/// Checks the store's next tickets against the registry (in the relay's log: tickets are per
+/// log): when the chain already marks any
 /// of them used — from the next ticket to the end of its bitmap word, and the whole word
 /// after — a store restored from a backup, or cloned, would re-issue tickets other records
 /// have used. Then it moves the store's tickets to a fresh random base and returns it. Run
@@ -110,7 +111,7 @@ pub async fn ensure_fresh_tickets(
     let contract = MediBlockRegistry::new(chain.registry(), chain.provider().clone());
     let word = |w: u64| {
         let contract = contract.clone();
-        async move { contract.ticketWord(w).call().await.map_err(rpc) }
+        async move { contract.ticketWord(chain.log(), w).call().await.map_err(rpc) }
     };
     let ahead = word(next >> 8).await.map_err(|e| e.to_string())? >> (next & 0xff);
     let after = word((next >> 8).saturating_add(1))
