@@ -52,7 +52,12 @@ async fn main() {
     setup::register_template(&provider, address, &template)
         .await
         .unwrap();
-    let chain = Chain::connect(provider, address, 1).await.unwrap();
+    let chain = Chain::connect(provider, address, 1)
+        .await
+        .unwrap()
+        .for_relay(anvil.address(0))
+        .await
+        .unwrap();
 
     let dir = std::env::temp_dir().join(format!("mediblock-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

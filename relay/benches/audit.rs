@@ -119,6 +119,9 @@ async fn main() {
     };
     let chain = Chain::connect(provider.clone(), registry_address, 1)
         .await
+        .unwrap()
+        .for_relay(anvil.address(0))
+        .await
         .unwrap();
 
     // 1. Signed records and their anchoring transactions.

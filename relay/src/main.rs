@@ -342,11 +342,16 @@ async fn connect_chain(args: &Settings, store: &Store) -> Result<(Chain, Option<
         } => {
             let signer = parse_eth_key(&eth_key.read()?)?;
             let provider = registry::provider(rpc_url.clone(), signer.clone());
+            let me = signer.address();
             let mut chain = Chain::connect(provider, *address, *confirmations)
                 .await
                 .map_err(|e| format!("rpc_url: {e}"))?
+                .for_relay(me)
+                .await
+                .map_err(|e| format!("eth_key: {e}"))?
                 .with_cosigner(signer)
                 .with_deploy_block(*registry_block);
+            setup::bind_store_log(store, &chain).await?;
             if let Some(url) = browser_rpc_url {
                 chain = chain.with_rpc_url(url.clone());
             }
@@ -416,10 +421,14 @@ async fn connect_chain(args: &Settings, store: &Store) -> Result<(Chain, Option<
                 .and_then(|b| b.parse().ok());
             let chain = Chain::connect(provider, address, *confirmations)
                 .await
+                .map_err(|e| format!("{}: {e}", args.data_dir.display()))?
+                .for_relay(me)
+                .await
                 .map_err(|e| e.to_string())?
                 .with_cosigner(signer)
                 .with_rpc_url(anvil.url().to_string())
                 .with_deploy_block(deployed_in);
+            setup::bind_store_log(store, &chain).await?;
             Ok((chain, Some(anvil)))
         }
     }

@@ -16,6 +16,7 @@ mod support;
 use http::{call, get, post, sign_in};
 
 use alloy::primitives::Address;
+use alloy::providers::Provider as _;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -287,26 +288,53 @@ async fn readiness_reports_a_dead_chain() {
     assert!(sub.detail.is_some());
 }
 
-/// The relay refuses to run against an address that does not answer `ticketUsed` (no
-/// contract there, or a registry of an older MediBlock that anchored per tid), with a
-/// sentence saying what to do.
+/// The relay refuses to run against an address that is not a registry of version 2: no
+/// contract there, a contract that is no registry, or a registry deployed by the MediBlock
+/// before this one (version 1, the committed bytecode of that release) — each with a
+/// sentence saying what it found and what to do. An account that is not one of the
+/// registry's relays is refused too.
 #[tokio::test]
-async fn an_address_without_a_ticket_registry_is_refused_at_start() {
+async fn an_address_without_a_version_2_registry_is_refused_at_start() {
     let anvil = Anvil::start().unwrap();
     let provider = registry::provider(anvil.url(), anvil.signer(0));
     let registry = setup::deploy_as_relay(&provider, anvil.address(0))
         .await
         .unwrap();
-    assert!(Chain::connect(provider.clone(), registry, 1).await.is_ok());
-    for address in [Address::repeat_byte(0x42), anvil.address(3)] {
+    let chain = Chain::connect(provider.clone(), registry, 1).await.unwrap();
+    assert_eq!(chain.clone().for_relay(anvil.address(0)).await.unwrap().log(), 1);
+    let err = chain
+        .for_relay(anvil.address(4))
+        .await
+        .expect_err("not a relay");
+    assert!(err.to_string().contains("is not a relay of the registry"), "{err}");
+
+    // The previous release's registry, deployed from its committed creation bytecode.
+    let mut code = hex::decode(include_str!("data/registry-v1.bytecode.hex").trim()).unwrap();
+    code.extend_from_slice(&[0; 12]);
+    code.extend_from_slice(anvil.address(0).as_slice());
+    let receipt = provider
+        .send_transaction(
+            alloy::rpc::types::TransactionRequest::default()
+                .create()
+                .input(code.into()),
+        )
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let v1 = receipt.contract_address.expect("deployed");
+    for (address, found) in [
+        (Address::repeat_byte(0x42), "is no MediBlock registry"),
+        (anvil.address(3), "is no MediBlock registry"),
+        (v1, "is a MediBlock registry of version 1"),
+    ] {
         let err = Chain::connect(provider.clone(), address, 1)
             .await
             .expect_err("refused");
-        assert!(
-            err.to_string()
-                .contains("not a MediBlock registry with tickets"),
-            "{err}"
-        );
+        let text = err.to_string();
+        assert!(text.contains(found), "{address}: {text}");
+        assert!(text.contains("deploy a new registry"), "{text}");
     }
 }
 

@@ -426,7 +426,7 @@ async fn a_store_with_records_from_before_tickets_is_not_upgraded() {
         let pool = pool.clone();
         async move {
             for sql in [
-                "DELETE FROM schema_version WHERE version = 3",
+                "DELETE FROM schema_version WHERE version >= 3",
                 "DROP TABLE tickets",
                 "DROP TABLE ticket_head",
             ] {
@@ -455,6 +455,45 @@ async fn a_store_with_records_from_before_tickets_is_not_upgraded() {
     let err = Store::open(&url).await.expect_err("refused");
     assert!(matches!(err, StoreError::Upgrade(_)), "{err}");
     assert!(err.to_string().contains("3 records"), "{err}");
+}
+
+/// A store of schema 3 holds records anchored on a registry of version 1 (no values hash,
+/// one log for all relays): it is upgraded to 4 only when it holds none, and otherwise
+/// refused with a sentence saying what changed and what to do.
+#[tokio::test]
+async fn a_store_with_records_on_a_version_1_registry_is_not_upgraded() {
+    let url = sqlite_url("upgrade-v3");
+    let store = Store::open(&url).await.unwrap();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let back_to_v3 = |records: i64| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("DELETE FROM schema_version WHERE version = 4")
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query("UPDATE log_head SET size = $1 WHERE id = 0")
+                .bind(records)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    drop(store);
+    back_to_v3(0).await;
+    drop(Store::open(&url).await.expect("an empty v3 store upgrades"));
+    let (version,): (i64,) = sqlx::query_as("SELECT MAX(version) FROM schema_version")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(version, 4);
+    back_to_v3(5).await;
+    let err = Store::open(&url).await.expect_err("refused");
+    assert!(matches!(err, StoreError::Upgrade(_)), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("5 records"), "{text}");
+    assert!(text.contains("registry of version 1"), "{text}");
+    assert!(text.contains("start a fresh one"), "{text}");
 }
 
 /// Two relays on one store race to bind one ticket to two tids: exactly one wins, the

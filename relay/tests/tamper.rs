@@ -195,7 +195,12 @@ async fn relay(db: Db, rng: &mut ChaCha20Rng) -> Relay {
     setup::register_template(&provider, address, &erasure)
         .await
         .unwrap();
-    let chain = Chain::connect(provider, address, 1).await.unwrap();
+    let chain = Chain::connect(provider, address, 1)
+        .await
+        .unwrap()
+        .for_relay(anvil.address(0))
+        .await
+        .unwrap();
     let url = db_url(db);
     let store = Store::open(&url).await.unwrap();
     for t in [&vitals, &assessment, &erasure] {

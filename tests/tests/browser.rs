@@ -129,6 +129,9 @@ async fn start_relay() -> Relay {
     let chain = Chain::connect(provider.clone(), address, 1)
         .await
         .unwrap()
+        .for_relay(anvil.address(0))
+        .await
+        .unwrap()
         .with_cosigner(anvil.signer(0))
         .with_rpc_url(anvil.url().to_string());
 

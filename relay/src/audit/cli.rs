@@ -107,6 +107,24 @@ async fn run(args: AuditArgs) -> Result<bool, String> {
 /// A read-only client of the configured chain; for the embedded default, the running
 /// relay's chain when it answers, else a local anvil loaded from the saved chain state.
 async fn connect(settings: &Settings, store: &Store) -> Result<(Chain, Option<Anvil>), String> {
+    let (chain, anvil) = connect_registry(settings, store).await?;
+    // The store's own log: the one its relay writes (other relays' records are not its).
+    let (registry, log) = crate::chain::setup::store_log(store)
+        .await?
+        .ok_or("this store has not recorded its log yet: run `mediblock serve` once first")?;
+    if registry != chain.registry() {
+        return Err(format!(
+            "this store's log is on registry {registry}, not on {}",
+            chain.registry()
+        ));
+    }
+    Ok((chain.with_log(log), anvil))
+}
+
+async fn connect_registry(
+    settings: &Settings,
+    store: &Store,
+) -> Result<(Chain, Option<Anvil>), String> {
     match &settings.chain {
         ChainSettings::Remote {
             rpc_url,

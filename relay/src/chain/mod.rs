@@ -89,7 +89,7 @@ impl Chain {
         let chain_id = provider.get_chain_id().await.map_err(rpc)?;
         let refuse = |what: String| {
             Err(ChainError::Reverted(format!(
-                "the contract at {registry} is {what}, not a MediBlock registry of version {} \
+                "the contract at {registry} {what}, not a MediBlock registry of version {} \
                  (verdicts bound to their values, a log per relay). Its records stay \
                  verifiable with the MediBlock that wrote them; for this one deploy a new \
                  registry (`mediblock deploy`), or start the embedded default with a fresh \
@@ -100,7 +100,7 @@ impl Chain {
         let contract = MediBlockRegistry::new(registry, provider.clone());
         match contract.registryVersion().call().await {
             Ok(registry::REGISTRY_VERSION) => {}
-            Ok(other) => return refuse(format!("a MediBlock registry of version {other}")),
+            Ok(other) => return refuse(format!("is a MediBlock registry of version {other}")),
             Err(e)
                 if e.as_revert_data().is_some()
                     || matches!(e, alloy::contract::Error::ZeroData(..)) =>
@@ -115,11 +115,11 @@ impl Chain {
                     .await
                     .is_ok_and(|out| out.len() == 32);
                 return refuse(if v1 {
-                    "a MediBlock registry of version 1 (from before bound verdicts and \
+                    "is a MediBlock registry of version 1 (from before bound verdicts and \
                      per-relay logs)"
                         .into()
                 } else {
-                    "no MediBlock registry".into()
+                    "is no MediBlock registry".into()
                 });
             }
             Err(e) => return Err(rpc(e)),

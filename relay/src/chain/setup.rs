@@ -126,3 +126,41 @@ pub async fn ensure_fresh_tickets(
         .map(Some)
         .map_err(|e| e.to_string())
 }
+
+/// The `meta` key where a store records the log it writes: `<registry address>/<log id>`.
+pub const LOG_META: &str = "log";
+
+/// Binds the store to the relay's log on the registry: records it on first use, and refuses
+/// a store that writes another log (or another registry's): its leaves and tickets belong
+/// to that log, and anchoring them into this one would split one log across two. Happens
+/// when a relay that was removed is added again (it gets a new log), or when a store is
+/// pointed at another registry.
+pub async fn bind_store_log(store: &crate::store::Store, chain: &super::Chain) -> Result<(), String> {
+    let ours = format!("{}/{}", chain.registry(), chain.log());
+    match store.meta(LOG_META).await.map_err(|e| e.to_string())? {
+        Some(recorded) if recorded == ours => Ok(()),
+        Some(recorded) => Err(format!(
+            "this store writes log {recorded} (registry/log), but the relay's account writes \
+             log {ours}: a relay removed from its registry and added again gets a new log, \
+             and a store belongs to one log. Keep the store with the relay key and registry \
+             that write its log (replaceRelay moves a log to a new key), or start a fresh store"
+        )),
+        None => store
+            .set_meta(LOG_META, &ours)
+            .await
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// The log a store recorded with [`bind_store_log`]: `(registry, log id)`.
+pub async fn store_log(store: &crate::store::Store) -> Result<Option<(Address, u16)>, String> {
+    let Some(text) = store.meta(LOG_META).await.map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let bad = || format!("meta.{LOG_META} is not <registry>/<log id>: {text:?}");
+    let (registry, log) = text.split_once('/').ok_or_else(bad)?;
+    Ok(Some((
+        registry.parse().map_err(|_| bad())?,
+        log.parse().map_err(|_| bad())?,
+    )))
+}

@@ -6,7 +6,7 @@
 use super::{Backend, Result, Store, StoreError};
 
 /// The schema version this relay writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -152,8 +152,13 @@ CREATE TABLE tickets (
 CREATE INDEX tickets_uid ON tickets (uid, issued_at);
 "#;
 
+/// Version 4 changes no table: it marks a store whose records are anchored on a registry
+/// of version 2 (verdicts bound to their values, a log per relay), which records the log it
+/// writes in `meta.log`.
+const V4: &str = "";
+
 /// Every migration, oldest first: (version it brings the database to, its SQL).
-const MIGRATIONS: [(i64, &str); 3] = [(1, V1), (2, V2), (3, V3)];
+const MIGRATIONS: [(i64, &str); 4] = [(1, V1), (2, V2), (3, V3), (4, V4)];
 
 fn render(sql: &str, backend: Backend) -> String {
     let (blob, serial) = match backend {
@@ -187,6 +192,23 @@ pub(super) async fn migrate(store: &Store) -> Result<()> {
                 "it holds {size} records anchored by a MediBlock from before tickets (schema \
                  version {current}); keep running that version for this store, or start a \
                  fresh one (a new --data-dir, or an empty database)"
+            )));
+        }
+    }
+    if current == 3 {
+        // Version 4 comes with registry version 2: a store of version 3 that holds records
+        // anchored them on a version-1 registry, whose events carry no values hash and whose
+        // relays share one log; this relay can neither verify nor extend them.
+        let (size,): (i64,) = sqlx::query_as("SELECT size FROM log_head WHERE id = 0")
+            .fetch_one(pool)
+            .await?;
+        if size > 0 {
+            return Err(StoreError::Upgrade(format!(
+                "it holds {size} records anchored on a registry of version 1 (from before \
+                 bound verdicts and per-relay logs, schema version 3). They stay verifiable \
+                 with the MediBlock that wrote them; keep running that version for this \
+                 store, or move it aside and start a fresh one (a new --data-dir, or an \
+                 empty database) on a new registry"
             )));
         }
     }

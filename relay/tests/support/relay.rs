@@ -133,6 +133,9 @@ pub(crate) async fn registry_with(
     Chain::connect(provider, address, 1)
         .await
         .unwrap()
+        .for_relay(anvil.address(account))
+        .await
+        .unwrap()
         .with_cosigner(anvil.signer(account))
 }
 
