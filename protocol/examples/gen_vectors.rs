@@ -1,4 +1,4 @@
-//! Writes the golden vectors under `protocol/testdata/` (records, envelopes, templates).
+//! Writes the golden vectors under `protocol/testdata/` (records, envelopes, templates, values).
 //!
 //! Everything is derived from fixed seeds, so running it again reproduces the committed
 //! files byte for byte; `tests/vectors.rs` checks each vector independently of this program.
@@ -10,6 +10,7 @@ use std::path::Path;
 
 use mediblock_protocol::encoding::Canonical;
 use mediblock_protocol::envelope::Envelope;
+use mediblock_protocol::generator::{on_chain_values, values_hash};
 use mediblock_protocol::ids::{
     AttrName, PatientId, Salt, TemplateRef, TemplateVersion, TxId, UnixMillis, UserId,
 };
@@ -275,12 +276,178 @@ fn templates() -> Json {
     })
 }
 
+/// A template with every kind of on-chain attribute, a negative bound and an off-chain one.
+fn triage_template_json() -> Json {
+    json!({
+        "id": "triage-note",
+        "version": 2,
+        "title": "Triage note",
+        "attributes": [
+            {"name": "pain", "label": "Pain score", "kind": {"type": "integer", "scale": 0, "min": 0, "max": 10}, "required": true, "on_chain": true},
+            {"name": "base_excess", "label": "Base excess", "kind": {"type": "integer", "scale": 0, "min": -30, "max": 30}, "unit": "mmol/L", "required": true, "on_chain": true},
+            {"name": "temperature", "label": "Body temperature", "kind": {"type": "integer", "scale": 1, "min": 300, "max": 450}, "unit": "°C", "required": true, "on_chain": true},
+            {"name": "colour", "label": "Triage colour", "kind": {"type": "enum", "values": ["green", "yellow", "red"]}, "required": true, "on_chain": true},
+            {"name": "conscious", "label": "Conscious", "kind": {"type": "boolean"}, "required": true, "on_chain": true},
+            {"name": "notes", "label": "Notes", "kind": {"type": "text", "max_len": 200}}
+        ],
+        "roles": ["doctor", "nurse"]
+    })
+}
+
+/// Decimal strings: an i64 may exceed JavaScript's safe integers.
+fn decimal(values: &[i64]) -> Json {
+    json!(values.iter().map(i64::to_string).collect::<Vec<_>>())
+}
+
+fn words(values: &[i64]) -> String {
+    hex::encode(
+        values
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn values() -> Json {
+    let spec = triage_template_json();
+    let template: Template = serde_json::from_value(spec.clone()).unwrap();
+    let author = Keypair::from_seeds(&seeds(1));
+    let mut rng = ChaCha20Rng::from_seed([43; 32]);
+    let name = |s: &str| AttrName::new(s).unwrap();
+    let base: Attributes = [
+        (name("pain"), Value::Integer(7)),
+        (name("base_excess"), Value::Integer(-4)),
+        (name("temperature"), Value::Integer(366)),
+        (name("colour"), Value::Enum("red".into())),
+        (name("conscious"), Value::Boolean(true)),
+        (
+            name("notes"),
+            Value::Text("Alert, pain in the left knee.".into()),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let mut record = |attrs: Attributes, version: u32| {
+        InitialTransaction {
+            tid: TxId::for_ticket(5, &mut rng),
+            uid: UserId::new("nurse.bo").unwrap(),
+            pid: PatientId::random(&mut rng),
+            template: TemplateRef {
+                id: "triage-note".parse().unwrap(),
+                version: TemplateVersion::new(version).unwrap(),
+            },
+            attributes: attrs,
+            created_at: UnixMillis(1_795_996_800_000),
+            salt: Salt::random(&mut rng),
+            prev: None,
+        }
+        .sign(&author)
+    };
+    // The base record with some attributes replaced (`Some`) or left out (`None`).
+    let with = |changes: &[(&str, Option<Value>)]| -> Attributes {
+        let changed = |n: &AttrName| changes.iter().find(|(c, _)| *c == n.as_str());
+        base.iter()
+            .filter_map(|(n, v)| match changed(n) {
+                Some((_, Some(new))) => Some((n.clone(), new.clone())),
+                Some((_, None)) => None,
+                None => Some((n.clone(), v.clone())),
+            })
+            .collect()
+    };
+    let mut records = Vec::new();
+    for (what, attrs) in [
+        ("a record that passes its rules", base.clone()),
+        (
+            "a record that breaks a range rule (pain 11 > 10): the chain rejects it, and its values still hash",
+            with(&[("pain", Some(Value::Integer(11)))]),
+        ),
+        (
+            "a record without its off-chain attribute",
+            with(&[("notes", None)]),
+        ),
+    ] {
+        let signed = record(attrs, 2);
+        let values = on_chain_values(&signed, &template).unwrap();
+        records.push(json!({
+            "name": what,
+            "signed_canonical_hex": hex::encode(signed.to_canonical_bytes()),
+            "passes_rules": template.check(&signed.ti().attributes).is_ok(),
+            "on_chain_values": decimal(&values),
+            "values_bytes_hex": words(&values),
+            "values_hash_hex": hex::encode(values_hash(&values)),
+        }));
+    }
+    let mut attacks = Vec::new();
+    for (what, signed, error) in [
+        (
+            "a record of another version of the template",
+            record(base.clone(), 1),
+            "template_mismatch",
+        ),
+        (
+            "an on-chain attribute missing",
+            record(with(&[("conscious", None)]), 2),
+            "invalid_input",
+        ),
+        (
+            "an on-chain attribute of another kind",
+            record(with(&[("conscious", Some(Value::Integer(1)))]), 2),
+            "invalid_input",
+        ),
+        (
+            "an enum value the template does not list",
+            record(with(&[("colour", Some(Value::Enum("purple".into())))]), 2),
+            "invalid_input",
+        ),
+    ] {
+        assert_eq!(
+            on_chain_values(&signed, &template).unwrap_err().code(),
+            error,
+            "{what}"
+        );
+        attacks.push(json!({
+            "name": what,
+            "signed_canonical_hex": hex::encode(signed.to_canonical_bytes()),
+            "error": error,
+        }));
+    }
+    let hashes: Vec<Json> = [
+        ("no values", vec![]),
+        ("one zero", vec![0]),
+        (
+            "minus one, the smallest and the largest i64",
+            vec![-1, i64::MIN, i64::MAX],
+        ),
+    ]
+    .into_iter()
+    .map(|(what, values)| {
+        json!({
+            "name": what,
+            "values": decimal(&values),
+            "values_bytes_hex": words(&values),
+            "values_hash_hex": hex::encode(values_hash(&values)),
+        })
+    })
+    .collect();
+    json!({
+        "description": "On-chain values of a signed TI under its template (integers as their mantissa, enums as the index of the value, booleans 0 or 1; range rules not applied) and their values hash: keccak256 of each value as 8 bytes of big-endian two's complement, concatenated. Values are decimal strings. Attacks must fail with the named error code.",
+        "template": spec,
+        "template_canonical_hex": hex::encode(template.to_canonical_bytes()),
+        "template_hash_hex": hex::encode(template.hash()),
+        "template_chain_id_hex": hex::encode(template.reference().id.chain_id()),
+        "hashes": hashes,
+        "records": records,
+        "attacks": attacks,
+    })
+}
+
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
     for (file, value) in [
         ("records.json", records()),
         ("envelopes.json", envelopes()),
         ("templates.json", templates()),
+        ("values.json", values()),
     ] {
         let text = serde_json::to_string_pretty(&value).unwrap() + "\n";
         std::fs::write(dir.join(file), text).unwrap();

@@ -9,10 +9,13 @@
 //!    leaf, that the inclusion proof leads from that leaf to the checkpoint's root, the
 //!    relay's signature over the checkpoint, and that the checkpoint's origin names the
 //!    chain and registry the file claims.
+//!    With the content, it also checks that the file's template is the record's and that
+//!    the record's on-chain values can be computed under it.
 //! 2. The caller reads the few facts it needs from an Ethereum node ([`ChainFacts`]: the
 //!    chain id, the `CheckpointAnchored` event in the stated transaction, the root the
-//!    registry computes from the proof, whether the registry marks the tid's ticket used,
-//!    and the tid's `RecordAnchored` event wherever it is) and [`Report::check_chain`]
+//!    registry computes from the proof, whether the registry marks the tid's ticket used in
+//!    the file's log, the tid's `RecordAnchored` event of that log wherever it is, and the
+//!    registry's `templateInfo` of the event's template handle) and [`Report::check_chain`]
 //!    compares them with the file.
 //!
 //! `docs/PROOFS.md` specifies the JSON format field by field.
@@ -29,42 +32,52 @@
 //!   Given the registry, the chain, not the relay's key, is what makes a checkpoint
 //!   binding: the registry only accepts checkpoints from enrolled relays.
 //! - The chain's record of the tid is always read, whether or not the file carries the
-//!   record's acknowledgement: the registry's `ticketUsed(ticket)` and the tid's
-//!   `RecordAnchored` event, found by a log filter on the tid (the registry logs at most one
-//!   per ticket). When the chain anchored the tid, its commitment must be the file's and the
-//!   chain's verdict is reported ([`Report::chain_verdict`]); when it did not, the file
-//!   proves nothing about the tid or a verdict, only that the commitment is in the anchored
-//!   log, and a file that claims an acknowledgement fails. A ticket marked used with no
-//!   event for this tid (or the reverse) fails too.
-//! - A file may withhold the record's content (`record.content` absent): then the signature
-//!   and the commitment cannot be checked, and the file proves only that this commitment
-//!   is in the anchored log (and, when the chain anchored the tid, that it was anchored
-//!   under this transaction id with the reported verdict); the report says so.
+//!   record's acknowledgement: the registry's `ticketUsed(log, ticket)` and the tid's
+//!   `RecordAnchored` event of the file's log, found by a log filter on the tid (the
+//!   registry logs at most one per ticket and log). When the chain anchored the tid, its
+//!   commitment must be the file's and the chain's verdict is reported
+//!   ([`Report::chain_verdict`]); when it did not, the file proves nothing about the tid or
+//!   a verdict, only that the commitment is in the anchored log, and a file that claims an
+//!   acknowledgement fails. A ticket marked used with no event for this tid (or the
+//!   reverse) fails too.
+//! - A verdict counts only for the values it judged: the event's `valuesHash` must be the
+//!   [`values_hash`] of the record's on-chain values under the file's template, and that
+//!   template must be the one the registry holds under the event's handle (its id, version
+//!   and keccak256). Otherwise the chain judged other values than the record's
+//!   ([`ProofFailure::RecordValuesMismatch`], [`ProofFailure::TemplateMismatch`]).
+//! - A file may withhold the record's content (`record.content` absent): then the
+//!   signature, the commitment and the values cannot be checked, and the file proves only
+//!   that this commitment is in the anchored log (and, when the chain anchored the tid, that
+//!   it was anchored under this transaction id with the reported verdict); the report says
+//!   so.
 
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::SignedCheckpoint;
 use crate::encoding::Canonical as _;
 use crate::error::ProofError;
-use crate::hash::Hash32;
+use crate::generator::{on_chain_values, values_hash};
+use crate::hash::{Hash32, keccak256};
 use crate::ids::{ChainHash, Commitment, EthAddress, TxId, UserId};
 use crate::merkle::{InclusionProof, Keccak256Tree, TreeHasher, hex_serde};
 use crate::record::SignedInitialTransaction;
+use crate::template::Template;
 use crate::validated::{Ack, Verdict};
 
 /// The `format` field of every proof file.
 pub const PROOF_FORMAT: &str = "mediblock-proof";
 /// The version of the format this crate writes and reads.
-pub const PROOF_VERSION: u32 = 1;
+pub const PROOF_VERSION: u32 = 2;
 
-/// The origin (log name) of the record log of the registry `registry` on chain `chain_id`:
-/// `mediblock/<chain id>/0x<registry, 40 lowercase hex digits>`. Putting the chain and the
-/// registry in the signed checkpoint binds the relay's signature to one chain.
-pub fn log_origin(chain_id: u64, registry: &EthAddress) -> String {
-    format!("mediblock/{chain_id}/0x{}", registry.to_hex())
+/// The origin (log name) of the record log `log` of the registry `registry` on chain
+/// `chain_id`: `mediblock/<chain id>/0x<registry, 40 lowercase hex digits>/<log id>`, the
+/// numbers in decimal. Putting the chain, the registry and the log in the signed checkpoint
+/// binds the relay's signature to one log of one registry on one chain.
+pub fn log_origin(chain_id: u64, registry: &EthAddress, log: u16) -> String {
+    format!("mediblock/{chain_id}/0x{}/{log}", registry.to_hex())
 }
 
-/// Which chain and registry anchored the log.
+/// Which chain, registry and log anchored the record.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChainRef {
@@ -72,6 +85,9 @@ pub struct ChainRef {
     pub chain_id: u64,
     /// The registry contract.
     pub registry: EthAddress,
+    /// The relay's log on the registry (`logOf(relay)`): its checkpoints, tickets and
+    /// record events are per log.
+    pub log: u16,
 }
 
 /// Where an event sits on chain.
@@ -99,15 +115,55 @@ pub struct Author {
     pub ed25519: [u8; 32],
 }
 
-/// The record's content: the signed initial transaction and its author's key.
+/// The record's content: the signed initial transaction, its template and its author's key.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Content {
     /// The canonical signed TI (`docs/PROTOCOL.md` §4) as hex.
     #[serde(with = "hex_bytes")]
     pub signed_ti: Vec<u8>,
+    /// The canonical template the TI names (`docs/PROTOCOL.md` §5,
+    /// [`Template::to_canonical_bytes`](crate::encoding::Canonical::to_canonical_bytes)) as
+    /// hex: what the record's on-chain values are computed under.
+    #[serde(with = "hex_bytes")]
+    pub template: Vec<u8>,
     /// Who signed it.
     pub author: Author,
+}
+
+impl Content {
+    /// The signed TI, the template and the on-chain values they give (without the rules:
+    /// the chain may have rejected the record). The signature is not checked here.
+    ///
+    /// # Errors
+    /// [`ProofFailure::RecordMalformed`] when the TI does not decode or its on-chain values
+    /// cannot be computed, [`ProofFailure::TemplateMismatch`] when the template does not
+    /// decode or is not the TI's.
+    pub fn on_chain_values(
+        &self,
+    ) -> Result<(SignedInitialTransaction, Template, Vec<i64>), ProofFailure> {
+        let signed = SignedInitialTransaction::from_canonical_bytes(&self.signed_ti)
+            .map_err(|e| ProofFailure::RecordMalformed(e.to_string()))?;
+        let expected = signed.ti().template.to_string();
+        let template = Template::from_canonical_bytes(&self.template).map_err(|e| {
+            ProofFailure::TemplateMismatch {
+                what: "the file's template",
+                got: format!("bytes that do not decode as a template ({e})"),
+                expected: format!("the canonical template {expected} the record names"),
+            }
+        })?;
+        let got = template.reference().to_string();
+        if got != expected {
+            return Err(ProofFailure::TemplateMismatch {
+                what: "the file's template",
+                got,
+                expected: format!("{expected}, the record's"),
+            });
+        }
+        let values = on_chain_values(&signed, &template)
+            .map_err(|e| ProofFailure::RecordMalformed(format!("no on-chain values: {e}")))?;
+        Ok((signed, template, values))
+    }
 }
 
 /// The record the file is about.
@@ -257,6 +313,32 @@ pub enum ProofFailure {
     /// The registry anchored the transaction id differently than the file says.
     #[error("the record's anchor on chain differs: {0}")]
     RecordAnchorMismatch(String),
+    /// The file's template is not the one the record names, or not the one the registry
+    /// holds under the template handle of the tid's event (another template, another
+    /// version, or other bytes).
+    #[error("{what} is {got}, expected {expected}")]
+    TemplateMismatch {
+        /// Whose template: the file's or the registry's.
+        what: &'static str,
+        /// What it is.
+        got: String,
+        /// What it must be.
+        expected: String,
+    },
+    /// The chain judged other values than the record's: the tid's event holds another
+    /// values hash than the record's on-chain values give.
+    #[error(
+        "the chain judged other values than the record's: the registry's event holds values \
+         hash {}, the record's on-chain values hash to {}",
+        hex::encode(got),
+        hex::encode(expected)
+    )]
+    RecordValuesMismatch {
+        /// The event's `valuesHash`.
+        got: Hash32,
+        /// [`values_hash`] of the record's on-chain values under the file's template.
+        expected: Hash32,
+    },
 }
 
 impl ProofFailure {
@@ -279,6 +361,8 @@ impl ProofFailure {
             Self::CheckpointNotAnchored(_) => "checkpoint_not_anchored",
             Self::RecordNotAnchored => "record_not_anchored",
             Self::RecordAnchorMismatch(_) => "record_anchor_mismatch",
+            Self::TemplateMismatch { .. } => "template_mismatch",
+            Self::RecordValuesMismatch { .. } => "record_values_mismatch",
         }
     }
 }
@@ -387,16 +471,20 @@ impl Report {
             },
         );
         let outcome = check_record_anchor(bundle, facts);
-        self.chain_verdict = match &outcome {
-            Ok(RecordAnchorOutcome::Anchored(verdict)) => Some(*verdict),
+        let anchored = match &outcome {
+            Ok(RecordAnchorOutcome::Anchored(event)) => Some(*event),
             _ => None,
         };
         self.record(
             "record_anchored",
             outcome.map(|o| match o {
-                RecordAnchorOutcome::Anchored(verdict) => format!(
-                    "the registry anchored this transaction id with this commitment, as {}",
-                    describe_verdict(verdict)
+                RecordAnchorOutcome::Anchored(event) => format!(
+                    "the registry anchored this transaction id with this commitment in log \
+                     {}, as {} (template handle {}, sent by 0x{})",
+                    event.log,
+                    describe_verdict(verdict_of_byte(event.verdict)),
+                    event.handle,
+                    event.submitter.to_hex()
                 ),
                 RecordAnchorOutcome::NotAnchored => "the registry has no anchor for this \
                      transaction id: only the commitment's place in the anchored log is \
@@ -404,6 +492,13 @@ impl Report {
                     .into(),
             }),
         );
+        if let Some(event) = anchored {
+            let bound = check_values(bundle, facts, &event);
+            if bound.is_ok() {
+                self.chain_verdict = Some(verdict_of_byte(event.verdict));
+            }
+            self.record("values_bound", bound);
+        }
     }
 
     /// Whether every check passed and the chain anchored the file's tid with its commitment
@@ -429,8 +524,9 @@ pub fn describe_verdict(v: Verdict) -> String {
 
 /// What the record check found on chain.
 enum RecordAnchorOutcome {
-    /// The tid's event holds the file's commitment with this verdict.
-    Anchored(Verdict),
+    /// The tid's event holds the file's commitment (and, with an acknowledgement, its
+    /// verdict and position).
+    Anchored(RecordEvent),
     /// The registry has no anchor for the tid (and the file claims none).
     NotAnchored,
 }
@@ -448,6 +544,12 @@ fn check_checkpoint_event(
             stated.tx_hash
         ));
     };
+    if event.log != bundle.chain.log {
+        return not(format!(
+            "the transaction anchored the checkpoint in log {}, the file's log is {}",
+            event.log, bundle.chain.log
+        ));
+    }
     if event.size != c.size() || event.root != *c.root() {
         return not(format!(
             "the transaction anchored size {} with root {}, the checkpoint says size {} with root {}",
@@ -469,8 +571,9 @@ fn check_checkpoint_event(
         ));
     }
     Ok(format!(
-        "size {} anchored in block {} by 0x{}",
+        "size {} of log {} anchored in block {} by 0x{}",
         c.size(),
+        event.log,
         stated.block_number,
         event.submitter.to_hex()
     ))
@@ -494,6 +597,12 @@ fn check_record_anchor(
             None => Ok(RecordAnchorOutcome::NotAnchored),
         };
     };
+    if event.log != bundle.chain.log {
+        return mismatch(format!(
+            "the node shows this transaction id's event in log {}, the file's log is {}",
+            event.log, bundle.chain.log
+        ));
+    }
     if !facts.ticket_used {
         return mismatch(format!(
             "the node shows an event for this transaction id, but the registry says ticket {} \
@@ -510,7 +619,7 @@ fn check_record_anchor(
     }
     let chain_verdict = verdict_of_byte(event.verdict);
     let Some(ack) = &bundle.record_anchor else {
-        return Ok(RecordAnchorOutcome::Anchored(chain_verdict));
+        return Ok(RecordAnchorOutcome::Anchored(*event));
     };
     let verdict = verdict_byte(ack.verdict);
     if event.verdict != verdict {
@@ -540,7 +649,75 @@ fn check_record_anchor(
             stated.log_index
         ));
     }
-    Ok(RecordAnchorOutcome::Anchored(chain_verdict))
+    Ok(RecordAnchorOutcome::Anchored(*event))
+}
+
+/// The registry's event of the tid judged the record's values: the handle's template is the
+/// file's, and the event's values hash is the one of the record's on-chain values.
+fn check_values(
+    bundle: &ProofBundle,
+    facts: &ChainFacts,
+    event: &RecordEvent,
+) -> Result<String, ProofFailure> {
+    let Some(content) = &bundle.record.content else {
+        return Ok(format!(
+            "content withheld: the values the chain judged (values hash {}) could not be \
+             checked against the record",
+            hex::encode(event.values_hash)
+        ));
+    };
+    let (signed, template, values) = content.on_chain_values()?;
+    let reference = &signed.ti().template;
+    let expected = TemplateInfo {
+        id: reference.id.chain_id(),
+        version: reference.version.get(),
+        template_hash: keccak256(&content.template),
+    };
+    let registered = |info: &TemplateInfo| {
+        format!(
+            "template id hash {}, version {}, template hash {}",
+            hex::encode(info.id),
+            info.version,
+            hex::encode(info.template_hash)
+        )
+    };
+    let got = match &facts.template_info {
+        Some(info) if *info == expected => None,
+        Some(info) => Some(format!(
+            "under handle {}: {}",
+            event.handle,
+            registered(info)
+        )),
+        None => Some(format!(
+            "nothing under handle {} (templateInfo reverted)",
+            event.handle
+        )),
+    };
+    if let Some(got) = got {
+        return Err(ProofFailure::TemplateMismatch {
+            what: "the registry's template",
+            got,
+            expected: format!(
+                "{} (the file's template {reference})",
+                registered(&expected)
+            ),
+        });
+    }
+    let expected = values_hash(&values);
+    if event.values_hash != expected {
+        return Err(ProofFailure::RecordValuesMismatch {
+            got: event.values_hash,
+            expected,
+        });
+    }
+    Ok(format!(
+        "the registry judged this record's {} on-chain value(s) (values hash {}) under \
+         template {} (handle {})",
+        values.len(),
+        hex::encode(expected),
+        template.reference(),
+        event.handle
+    ))
 }
 
 /// The registry's verdict byte for a verdict: 0 valid, 1 + i rejected at on-chain attribute
@@ -573,6 +750,8 @@ pub fn verdict_of_byte(b: u8) -> Verdict {
 /// A `CheckpointAnchored` event as the node returned it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckpointEvent {
+    /// The log it anchors a checkpoint of (its first indexed topic).
+    pub log: u16,
     /// Tree size.
     pub size: u64,
     /// Root.
@@ -583,15 +762,35 @@ pub struct CheckpointEvent {
     pub position: ChainPosition,
 }
 
-/// The registry's `RecordAnchored` event of the file's tid, wherever it is on chain.
+/// The registry's `RecordAnchored` event of the file's tid in the file's log, wherever it
+/// is on chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordEvent {
     /// The anchored commitment.
     pub commitment: Commitment,
-    /// The registry's verdict byte (see [`verdict_byte`]).
+    /// `valuesHash`: [`values_hash`] of the values the registry judged.
+    pub values_hash: Hash32,
+    /// The registry's verdict byte (see [`verdict_byte`]), `info` bits 8..15.
     pub verdict: u8,
+    /// The template handle the registry judged the values under, `info` bits 16..31.
+    pub handle: u16,
+    /// The log, `info` bits 32..47.
+    pub log: u16,
+    /// The account that sent the anchor, `info` bits 96..255.
+    pub submitter: EthAddress,
     /// Where it is.
     pub position: ChainPosition,
+}
+
+/// What the registry's `templateInfo(handle)` returned for the record event's handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemplateInfo {
+    /// keccak256 of the template id ([`TemplateId::chain_id`](crate::ids::TemplateId::chain_id)).
+    pub id: Hash32,
+    /// The template version.
+    pub version: u32,
+    /// keccak256 of the canonical template ([`Template::hash`]).
+    pub template_hash: Hash32,
 }
 
 /// The facts a verifier reads from an Ethereum node for one proof file.
@@ -604,11 +803,16 @@ pub struct ChainFacts {
     pub checkpoint_event: Option<CheckpointEvent>,
     /// `rootFromInclusionProof(leaf hash, index, size, path)`; `None` when it reverted.
     pub contract_root: Option<Hash32>,
-    /// The registry's `ticketUsed(ticket)` for the tid's ticket, always read.
+    /// The registry's `ticketUsed(log, ticket)` for the file's log and the tid's ticket,
+    /// always read.
     pub ticket_used: bool,
-    /// The registry's `RecordAnchored` event of the tid, found by a log filter on the tid
-    /// (always searched; the registry logs at most one per ticket). `None`: not anchored.
+    /// The registry's `RecordAnchored` event of the tid whose `info` names the file's log,
+    /// found by a log filter on the tid (the registry logs at most one per ticket and log).
+    /// `None`: not anchored in that log.
     pub record_event: Option<RecordEvent>,
+    /// The registry's `templateInfo(record_event.handle)`; `None` when there is no event or
+    /// the call reverted.
+    pub template_info: Option<TemplateInfo>,
 }
 
 impl ProofBundle {
@@ -653,13 +857,25 @@ impl ProofBundle {
                                 })
                             },
                         );
+                        report.record(
+                            "template",
+                            content.on_chain_values().map(|(_, template, values)| {
+                                format!(
+                                    "template {} (hash {}) gives {} on-chain value(s)",
+                                    template.reference(),
+                                    hex::encode(template.hash()),
+                                    values.len()
+                                )
+                            }),
+                        );
                     }
                     Err(f) => report.fail("record_signature", f),
                 }
             }
             None => report.pass(
                 "content",
-                "withheld: the signature and the commitment were not checked",
+                "withheld: the signature, the commitment, the template and the on-chain \
+                 values were not checked",
             ),
         }
         report.record("inclusion", self.check_inclusion());
@@ -667,7 +883,7 @@ impl ProofBundle {
             "checkpoint_signature",
             self.check_checkpoint_signature(pinned),
         );
-        let expected = log_origin(self.chain.chain_id, &self.chain.registry);
+        let expected = log_origin(self.chain.chain_id, &self.chain.registry, self.chain.log);
         let got = self.checkpoint.checkpoint.origin();
         report.record(
             "origin",
@@ -858,10 +1074,11 @@ mod hex_bytes {
 mod tests {
     use super::*;
     use crate::checkpoint::Checkpoint;
-    use crate::ids::{AttrName, PatientId, Salt, TemplateRef, TemplateVersion, UnixMillis};
+    use crate::ids::{AttrName, PatientId, Role, Salt, TemplateRef, TemplateVersion, UnixMillis};
     use crate::keys::Keypair;
     use crate::merkle;
     use crate::record::InitialTransaction;
+    use crate::template::{AttributeKind, AttributeSpec, TemplateSpec};
     use crate::value::Value;
 
     const CHAIN: u64 = 31337;
@@ -870,8 +1087,56 @@ mod tests {
         EthAddress::from_bytes([0x5f; 20])
     }
 
+    const LOG: u16 = 3;
+    const HANDLE: u16 = 4;
+
+    /// `id@version` with heart_rate (20..=250) on chain and free-text notes off chain.
+    fn template(id: &str, version: u32) -> Template {
+        let attr = |name: &str, kind, on_chain| AttributeSpec {
+            name: AttrName::new(name).unwrap(),
+            label: name.into(),
+            kind,
+            unit: None,
+            required: on_chain,
+            on_chain,
+        };
+        Template::new(TemplateSpec {
+            id: id.parse().unwrap(),
+            version: TemplateVersion::new(version).unwrap(),
+            title: "Vital signs".into(),
+            attributes: vec![
+                attr(
+                    "heart_rate",
+                    AttributeKind::Integer {
+                        scale: 0,
+                        min: Some(20),
+                        max: Some(250),
+                    },
+                    true,
+                ),
+                attr("notes", AttributeKind::Text { max_len: 100 }, false),
+            ],
+            roles: [Role::Nurse].into_iter().collect(),
+        })
+        .unwrap()
+    }
+
+    /// What `templateInfo` returns for `template`.
+    fn info(template: &Template) -> TemplateInfo {
+        TemplateInfo {
+            id: template.reference().id.chain_id(),
+            version: template.reference().version.get(),
+            template_hash: template.hash(),
+        }
+    }
+
     /// A bundle for leaf 3 of a 7-leaf log, and the chain facts an honest node returns.
     fn fixture() -> (ProofBundle, ChainFacts, Keypair) {
+        fixture_with(72)
+    }
+
+    /// [`fixture`] for a record of this heart rate.
+    fn fixture_with(heart_rate: i64) -> (ProofBundle, ChainFacts, Keypair) {
         let author = Keypair::from_seeds(&[3; 64]);
         let relay = Keypair::from_seeds(&[4; 64]);
         let ti = InitialTransaction {
@@ -882,9 +1147,12 @@ mod tests {
                 id: "vital-signs".parse().unwrap(),
                 version: TemplateVersion::new(1).unwrap(),
             },
-            attributes: [(AttrName::new("heart_rate").unwrap(), Value::Integer(72))]
-                .into_iter()
-                .collect(),
+            attributes: [(
+                AttrName::new("heart_rate").unwrap(),
+                Value::Integer(heart_rate),
+            )]
+            .into_iter()
+            .collect(),
             created_at: UnixMillis(1_700_000_000_000),
             salt: Salt::from_bytes([9; 32]),
             prev: None,
@@ -896,7 +1164,8 @@ mod tests {
             .collect();
         leaves[3] = Keccak256Tree::hash_leaf(commitment.as_bytes());
         let root = merkle::root::<Keccak256Tree>(&leaves);
-        let checkpoint = Checkpoint::new(log_origin(CHAIN, &registry()), 7, root)
+        let template = template("vital-signs", 1);
+        let checkpoint = Checkpoint::new(log_origin(CHAIN, &registry(), LOG), 7, root)
             .unwrap()
             .sign(relay.signing_key());
         let at = |n: u8, log: u64| ChainPosition {
@@ -921,12 +1190,14 @@ mod tests {
             chain: ChainRef {
                 chain_id: CHAIN,
                 registry: registry(),
+                log: LOG,
             },
             record: RecordPart {
                 tid: ti_tid(&signed),
                 commitment,
                 content: Some(Content {
                     signed_ti: signed.to_canonical_bytes(),
+                    template: template.to_canonical_bytes(),
                     author: Author {
                         uid: UserId::new("nurse.bo").unwrap(),
                         ed25519: author.public().signing_bytes(),
@@ -942,6 +1213,7 @@ mod tests {
         let facts = ChainFacts {
             chain_id: CHAIN,
             checkpoint_event: Some(CheckpointEvent {
+                log: LOG,
                 size: 7,
                 root,
                 submitter: EthAddress::from_bytes([1; 20]),
@@ -951,9 +1223,14 @@ mod tests {
             ticket_used: true,
             record_event: Some(RecordEvent {
                 commitment,
+                values_hash: values_hash(&[heart_rate]),
                 verdict: 0,
+                handle: HANDLE,
+                log: LOG,
+                submitter: EthAddress::from_bytes([1; 20]),
                 position: at(5, 0),
             }),
+            template_info: Some(info(&template)),
         };
         (bundle, facts, relay)
     }
@@ -999,6 +1276,7 @@ mod tests {
                 "pinned",
                 "record_signature",
                 "commitment",
+                "template",
                 "inclusion",
                 "checkpoint_signature",
                 "origin",
@@ -1006,7 +1284,8 @@ mod tests {
                 "chain",
                 "checkpoint_anchored",
                 "inclusion_on_chain",
-                "record_anchored"
+                "record_anchored",
+                "values_bound"
             ]
         );
     }
@@ -1028,7 +1307,7 @@ mod tests {
     fn every_offline_tampering_is_named() {
         let (good, facts, _) = fixture();
         let cases: Vec<Case<ProofBundle>> = vec![
-            ("version", Box::new(|b| b.version = 2), "unsupported_format"),
+            ("version", Box::new(|b| b.version = 1), "unsupported_format"),
             (
                 "a value byte of the TI",
                 // The salt's last byte sits just before the option flag of `prev`.
@@ -1116,6 +1395,39 @@ mod tests {
                 "the chain id",
                 Box::new(|b| b.chain.chain_id = 1),
                 "origin_mismatch",
+            ),
+            (
+                "the log",
+                Box::new(|b| b.chain.log = LOG + 1),
+                "origin_mismatch",
+            ),
+            (
+                "a file template of another template",
+                Box::new(|b| content(b).template = template("blood-count", 1).to_canonical_bytes()),
+                "template_mismatch",
+            ),
+            (
+                "a file template of another version",
+                Box::new(|b| content(b).template = template("vital-signs", 2).to_canonical_bytes()),
+                "template_mismatch",
+            ),
+            (
+                "a truncated template",
+                Box::new(|b| {
+                    content(b).template.pop();
+                }),
+                "template_mismatch",
+            ),
+            (
+                "a template whose on-chain attribute the record lacks",
+                Box::new(|b| {
+                    let mut spec = template("vital-signs", 1).spec().clone();
+                    spec.attributes[1].kind = AttributeKind::Boolean;
+                    spec.attributes[1].on_chain = true;
+                    spec.attributes[1].required = true;
+                    content(b).template = Template::new(spec).unwrap().to_canonical_bytes();
+                }),
+                "record_malformed",
             ),
             (
                 "the ACK's contract",
@@ -1215,6 +1527,75 @@ mod tests {
     }
 
     #[test]
+    fn a_record_the_chain_rejected_is_bound_to_its_values() {
+        // 300 breaks the template's max 250: the chain anchored it as rejected at attribute
+        // 0, and the event's values hash is still the record's.
+        let (mut bundle, mut facts, _) = fixture_with(300);
+        bundle.record_anchor.as_mut().unwrap().verdict = Verdict::Rejected { attribute_index: 0 };
+        facts.record_event.as_mut().unwrap().verdict = 1;
+        let report = verify(&bundle, &facts);
+        assert!(report.ok(), "{report:#?}");
+        assert_eq!(
+            report.chain_verdict,
+            Some(Verdict::Rejected { attribute_index: 0 })
+        );
+        let bound = report.checks.last().unwrap();
+        assert_eq!(bound.check, "values_bound");
+        assert!(
+            bound.detail.contains(&hex::encode(values_hash(&[300]))),
+            "{bound:?}"
+        );
+    }
+
+    #[test]
+    fn a_verdict_on_other_values_proves_nothing() {
+        let (bundle, mut facts, _) = fixture();
+        facts.record_event.as_mut().unwrap().values_hash = values_hash(&[73]);
+        let report = verify(&bundle, &facts);
+        assert_eq!(report.chain_verdict, None);
+        assert!(!report.tid_anchored());
+        let failure = report.first_failure().unwrap();
+        assert_eq!(
+            failure,
+            &ProofFailure::RecordValuesMismatch {
+                got: values_hash(&[73]),
+                expected: values_hash(&[72]),
+            }
+        );
+        let message = failure.to_string();
+        assert!(
+            message.contains("other values than the record's"),
+            "{message}"
+        );
+        assert!(
+            message.contains(&hex::encode(values_hash(&[73]))),
+            "{message}"
+        );
+        assert!(
+            message.contains(&hex::encode(values_hash(&[72]))),
+            "{message}"
+        );
+        // The registry's template under another handle: named with both sides.
+        let (_, mut facts, _) = fixture();
+        facts.template_info = Some(info(&template("vital-signs", 2)));
+        let message = verify(&bundle, &facts).first_failure().unwrap().to_string();
+        assert!(
+            message.starts_with("the registry's template is under handle 4"),
+            "{message}"
+        );
+        assert!(
+            message.contains("version 2") && message.contains("version 1"),
+            "{message}"
+        );
+    }
+
+    fn verify(bundle: &ProofBundle, facts: &ChainFacts) -> Report {
+        let mut report = bundle.verify_offline(&Pinned::default());
+        report.check_chain(bundle, facts);
+        report
+    }
+
+    #[test]
     fn verdict_bytes_round_trip() {
         for b in 0..=255u8 {
             assert_eq!(verdict_byte(verdict_of_byte(b)), b);
@@ -1227,14 +1608,26 @@ mod tests {
 
     #[test]
     fn withheld_content_proves_only_the_anchoring() {
-        let (mut bundle, facts, _) = fixture();
+        let (mut bundle, mut facts, _) = fixture();
         bundle.record.content = None;
+        // Without the record, its values cannot be compared: any values hash passes.
+        facts.record_event.as_mut().unwrap().values_hash = [0xee; 32];
+        facts.template_info = None;
         let mut report = bundle.verify_offline(&Pinned::default());
         report.check_chain(&bundle, &facts);
         assert!(report.ok(), "{report:#?}");
         assert!(!report.content_checked);
         assert!(report.tid_anchored());
-        assert!(report.checks.iter().any(|c| c.check == "content"));
+        let names: Vec<_> = report.checks.iter().map(|c| c.check).collect();
+        assert_eq!(names[2], "content");
+        assert!(!names.contains(&"template"));
+        let bound = report.checks.last().unwrap();
+        assert_eq!(bound.check, "values_bound");
+        assert!(
+            bound.detail.contains("could not be checked")
+                && bound.detail.contains(&"ee".repeat(32)),
+            "{bound:?}"
+        );
         assert!(
             !serde_json::to_string(&bundle)
                 .unwrap()
@@ -1313,6 +1706,41 @@ mod tests {
                 Box::new(|f| f.ticket_used = false),
                 "record_anchor_mismatch",
             ),
+            (
+                "the checkpoint event is in another log",
+                Box::new(|f| f.checkpoint_event.as_mut().unwrap().log = LOG + 1),
+                "checkpoint_not_anchored",
+            ),
+            (
+                "the record event is in another log",
+                Box::new(|f| f.record_event.as_mut().unwrap().log = LOG + 1),
+                "record_anchor_mismatch",
+            ),
+            (
+                "another values hash",
+                Box::new(|f| f.record_event.as_mut().unwrap().values_hash = values_hash(&[73])),
+                "record_values_mismatch",
+            ),
+            (
+                "the handle is another template's",
+                Box::new(|f| f.template_info = Some(info(&template("blood-count", 1)))),
+                "template_mismatch",
+            ),
+            (
+                "the handle is another version's",
+                Box::new(|f| f.template_info = Some(info(&template("vital-signs", 2)))),
+                "template_mismatch",
+            ),
+            (
+                "the handle's template has another hash",
+                Box::new(|f| f.template_info.as_mut().unwrap().template_hash = [6; 32]),
+                "template_mismatch",
+            ),
+            (
+                "templateInfo reverted",
+                Box::new(|f| f.template_info = None),
+                "template_mismatch",
+            ),
         ];
         for (what, change, code) in cases {
             let mut facts = good.clone();
@@ -1335,11 +1763,18 @@ mod tests {
     }
 
     #[test]
-    fn the_origin_names_chain_and_registry() {
+    fn the_origin_names_chain_registry_and_log() {
         assert_eq!(
-            log_origin(31337, &registry()),
-            "mediblock/31337/0x5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f"
+            log_origin(31337, &registry(), 1),
+            "mediblock/31337/0x5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f/1"
         );
-        assert!(Checkpoint::new(log_origin(u64::MAX, &registry()), 1, [0; 32]).is_ok());
+        assert_eq!(
+            log_origin(1, &EthAddress::from_bytes([0xab; 20]), 65535),
+            "mediblock/1/0xabababababababababababababababababababab/65535"
+        );
+        // The longest origin still fits a checkpoint.
+        let longest = log_origin(u64::MAX, &registry(), u16::MAX);
+        assert_eq!(longest.len(), 79);
+        assert!(Checkpoint::new(longest, 1, [0; 32]).is_ok());
     }
 }

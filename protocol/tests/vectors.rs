@@ -1,11 +1,12 @@
-//! Checks every golden vector under `protocol/testdata/` — records, envelopes and templates,
-//! attack cases included — by recomputing it from its inputs. Runs natively and on wasm32.
+//! Checks every golden vector under `protocol/testdata/` — records, envelopes, templates and
+//! on-chain values, attack cases included — by recomputing it from its inputs. Runs natively and on wasm32.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 
 use mediblock_protocol::encoding::Canonical;
 use mediblock_protocol::envelope::Envelope;
+use mediblock_protocol::generator::{generate, on_chain_values, values_hash};
 use mediblock_protocol::keys::{Keypair, PublicKeys, Purpose};
 use mediblock_protocol::record::{InitialTransaction, SignedInitialTransaction};
 use mediblock_protocol::rules::Violation;
@@ -19,6 +20,7 @@ use serde_json::Value as Json;
 const RECORDS: &str = include_str!("../testdata/records.json");
 const ENVELOPES: &str = include_str!("../testdata/envelopes.json");
 const TEMPLATES: &str = include_str!("../testdata/templates.json");
+const VALUES: &str = include_str!("../testdata/values.json");
 
 fn unhex(v: &Json) -> Vec<u8> {
     hex::decode(v.as_str().expect("hex string")).expect("valid hex")
@@ -194,5 +196,92 @@ fn template_vectors() {
             }
             Err(got) => assert_eq!(got, expected, "{name}"),
         }
+    }
+}
+
+/// A vector's decimal-string values.
+fn decimals(v: &Json) -> Vec<i64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn values_vectors() {
+    let file: Json = serde_json::from_str(VALUES).unwrap();
+    let template: Template = serde_json::from_value(file["template"].clone()).unwrap();
+    let canonical = unhex(&file["template_canonical_hex"]);
+    assert_eq!(template.to_canonical_bytes(), canonical);
+    assert_eq!(
+        Template::from_canonical_bytes(&canonical).unwrap(),
+        template
+    );
+    assert_eq!(
+        hex::encode(template.hash()),
+        file["template_hash_hex"].as_str().unwrap()
+    );
+    assert_eq!(
+        hex::encode(template.reference().id.chain_id()),
+        file["template_chain_id_hex"].as_str().unwrap()
+    );
+
+    let hashes = file["hashes"].as_array().unwrap();
+    assert_eq!(hashes.len(), 3);
+    for v in hashes {
+        let values = decimals(&v["values"]);
+        let bytes: Vec<u8> = values.iter().flat_map(|x| x.to_be_bytes()).collect();
+        assert_eq!(bytes, unhex(&v["values_bytes_hex"]), "{}", v["name"]);
+        assert_eq!(
+            hex::encode(values_hash(&values)),
+            v["values_hash_hex"].as_str().unwrap(),
+            "{}",
+            v["name"]
+        );
+    }
+    assert_eq!(
+        hashes[0]["values_hash_hex"].as_str().unwrap(),
+        hex::encode(mediblock_protocol::hash::keccak256(b"")),
+        "no values hash to keccak256 of nothing"
+    );
+
+    let records = file["records"].as_array().unwrap();
+    assert_eq!(records.len(), 3);
+    for v in records {
+        let name = v["name"].as_str().unwrap();
+        let signed =
+            SignedInitialTransaction::from_canonical_bytes(&unhex(&v["signed_canonical_hex"]))
+                .unwrap();
+        let values = on_chain_values(&signed, &template).unwrap();
+        assert_eq!(values, decimals(&v["on_chain_values"]), "{name}");
+        let bytes: Vec<u8> = values.iter().flat_map(|x| x.to_be_bytes()).collect();
+        assert_eq!(bytes, unhex(&v["values_bytes_hex"]), "{name}");
+        assert_eq!(
+            hex::encode(values_hash(&values)),
+            v["values_hash_hex"].as_str().unwrap(),
+            "{name}"
+        );
+        // The generator hashes the same values for a record that passes its rules.
+        match generate(&signed, &template) {
+            Ok(tc) => {
+                assert!(v["passes_rules"].as_bool().unwrap(), "{name}");
+                assert_eq!(tc.values_hash(), values_hash(&values), "{name}");
+            }
+            Err(e) => {
+                assert!(!v["passes_rules"].as_bool().unwrap(), "{name}");
+                assert_eq!(e.code(), "rule_violation", "{name}");
+            }
+        }
+    }
+
+    let attacks = file["attacks"].as_array().unwrap();
+    assert_eq!(attacks.len(), 4);
+    for attack in attacks {
+        let result =
+            SignedInitialTransaction::from_canonical_bytes(&unhex(&attack["signed_canonical_hex"]))
+                .and_then(|s| on_chain_values(&s, &template));
+        assert_error(result, attack);
     }
 }
