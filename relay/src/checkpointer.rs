@@ -90,11 +90,12 @@ impl Checkpointer {
         }
     }
 
-    /// The log's origin: its chain and registry (see [`log_origin`]).
+    /// The log's origin: its chain, registry and log id (see [`log_origin`]).
     pub fn origin(&self) -> String {
         log_origin(
             self.chain.chain_id(),
             &EthAddress::from_bytes(self.chain.registry().0.0),
+            self.chain.log(),
         )
     }
 

@@ -16,12 +16,13 @@ use mediblock_protocol::ids::{ChainHash, Commitment, EthAddress, PatientId, TxId
 use mediblock_protocol::merkle::{self, Keccak256Tree, TreeHasher as _};
 use mediblock_protocol::proof::{
     Author, ChainFacts, ChainPosition, ChainRef, CheckpointEvent, Content, PROOF_FORMAT,
-    PROOF_VERSION, Pinned, ProofBundle, RecordEvent, RecordPart, Report, describe_verdict,
+    PROOF_VERSION, Pinned, ProofBundle, RecordEvent, RecordPart, Report, TemplateInfo,
+    describe_verdict,
 };
 use mediblock_protocol::validated::{Ack, ValidatedTransaction, Verdict};
 
 use crate::AppState;
-use crate::chain::registry::{self, MediBlockRegistry, Verdict as ChainVerdict};
+use crate::chain::registry::{self, AnchoredRecord, MediBlockRegistry, Verdict as ChainVerdict};
 use crate::chain::{AnchoredCheckpoint, Chain};
 use crate::store::StoreError;
 
@@ -137,8 +138,16 @@ pub async fn export(
                     "the author's enrolled key does not verify the record".into(),
                 ));
             }
+            let reference = &v.signed.ti().template;
+            let template = store
+                .template(&reference.id, reference.version)
+                .await?
+                .ok_or_else(|| {
+                    ExportError::Inconsistent(format!("the record's template {reference} is unknown"))
+                })?;
             Some(Content {
                 signed_ti: v.signed.to_canonical_bytes(),
+                template: template.to_canonical_bytes(),
                 author: Author {
                     uid: uid.clone(),
                     ed25519: author.keys.signing_bytes(),
@@ -157,6 +166,7 @@ pub async fn export(
         chain: ChainRef {
             chain_id: chain.chain_id(),
             registry: EthAddress::from_bytes(chain.registry().0.0),
+            log: chain.log(),
         },
         record: RecordPart {
             tid: *tid,
@@ -278,6 +288,7 @@ async fn chain_facts(bundle: &ProofBundle, provider: &DynProvider) -> Result<Cha
             .filter_map(|log| AnchoredCheckpoint::from_log(log, registry_address))
             .find(|c| c.size == size)
             .map(|c| CheckpointEvent {
+                log: c.log,
                 size: c.size,
                 root: c.root,
                 submitter: EthAddress::from_bytes(c.submitter.0.0),
@@ -312,8 +323,8 @@ async fn chain_facts(bundle: &ProofBundle, provider: &DynProvider) -> Result<Cha
     // acknowledgement: a file stripped of it must still show the chain's verdict, and must
     // not borrow a tid. The ticket is state; the event is found by its tid topic.
     let tid = FixedBytes::<16>(*bundle.record.tid.as_bytes());
-    // Interim: the first relay's log, until proof files name their log (format 2).
-    let log = 1;
+    // Tickets, and so tids, are per log: the file's log is the one that counts.
+    let log = bundle.chain.log;
     facts.ticket_used = match contract.ticketUsed(log, bundle.record.tid.ticket()).call().await {
         Ok(used) => used,
         Err(alloy::contract::Error::ZeroData(..)) => false,
@@ -323,20 +334,36 @@ async fn chain_facts(bundle: &ProofBundle, provider: &DynProvider) -> Result<Cha
     // An unused ticket means no event can exist: the search over the whole chain is skipped.
     if facts.ticket_used {
         let hint = bundle.record_anchor.as_ref().map(|a| a.block_number);
-        facts.record_event = record_event(provider, registry_address, tid, hint)
+        facts.record_event = record_event(provider, registry_address, tid, log, hint)
             .await
             .map_err(|e| rpc(&e))?;
+    }
+    // What the registry published under the handle the event names: the verifier checks
+    // that it is the record's template, and derives the values the verdict must be about.
+    if let Some(event) = &facts.record_event {
+        facts.template_info = match contract.templateInfo(event.handle).call().await {
+            Ok(info) => Some(TemplateInfo {
+                id: info.id.0,
+                version: info.version,
+                template_hash: info.templateHash.0,
+            }),
+            Err(e) if e.as_revert_data().is_some() => None,
+            Err(e) => return Err(rpc(&e)),
+        };
     }
     Ok(facts)
 }
 
-/// The registry's `RecordAnchored` event of `tid`: looked for first in block `hint` (the
-/// acknowledgement's), then over the whole chain in ranges of [`crate::chain::LOG_RANGE`]
-/// blocks. The registry logs at most one per ticket, so the first found is the one.
+/// The registry's `RecordAnchored` event of `tid` in log `log`: looked for first in block
+/// `hint` (the acknowledgement's), then over the whole chain in ranges of
+/// [`crate::chain::LOG_RANGE`] blocks. The registry logs at most one per ticket of a log, so
+/// the first found is the one; events of the same tid in other logs (another relay's) are
+/// not this record's and are skipped.
 async fn record_event(
     provider: &DynProvider,
     registry: Address,
     tid: FixedBytes<16>,
+    log: u16,
     hint: Option<u64>,
 ) -> Result<Option<RecordEvent>, alloy::transports::TransportError> {
     let mut topic = [0u8; 32];
@@ -357,19 +384,27 @@ async fn record_event(
         let logs = provider
             .get_logs(&filter.clone().from_block(from).to_block(to))
             .await?;
-        let found = logs.iter().filter(|l| !l.removed).find_map(|log| {
-            let e = MediBlockRegistry::RecordAnchored::decode_log_data(log.data()).ok()?;
-            (e.tid == tid).then_some(())?;
-            // info: submitter · handle · verdict (byte 30) · path.
+        let found = logs.iter().filter(|l| !l.removed).find_map(|entry| {
+            if entry.address() != registry {
+                return None;
+            }
+            let e = MediBlockRegistry::RecordAnchored::decode_log_data(entry.data()).ok()?;
+            let r = AnchoredRecord::from_event(&e)?;
+            (r.tid == tid.0 && r.log == log).then_some(())?;
+            // info: submitter · log · handle · verdict (byte 30) · path.
             let verdict = e.info.to_be_bytes::<32>()[30];
             Some(RecordEvent {
-                commitment: Commitment::from_bytes(e.commitment.0),
+                commitment: Commitment::from_bytes(r.commitment),
+                values_hash: r.values_hash,
                 verdict,
+                handle: r.handle,
+                log: r.log,
+                submitter: EthAddress::from_bytes(r.submitter.0.0),
                 position: ChainPosition {
-                    tx_hash: ChainHash::from_bytes(log.transaction_hash?.0),
-                    block_number: log.block_number?,
-                    block_hash: ChainHash::from_bytes(log.block_hash?.0),
-                    log_index: log.log_index?,
+                    tx_hash: ChainHash::from_bytes(entry.transaction_hash?.0),
+                    block_number: entry.block_number?,
+                    block_hash: ChainHash::from_bytes(entry.block_hash?.0),
+                    log_index: entry.log_index?,
                 },
             })
         });

@@ -319,10 +319,45 @@ impl Worker {
             .chain
             .anchored_in(&receipt, &tid)
             .ok_or("the anchoring transaction has no event for this record")?;
-        if anchored.record.commitment != *sub.commitment.as_bytes() {
-            return Err("the chain holds another commitment for this transaction id".into());
+        let expected = self.anchor_of(sub).await?;
+        if anchored.record.commitment != expected.commitment
+            || anchored.record.values_hash != expected.values_hash()
+            || anchored.record.handle != expected.handle
+        {
+            return self.anchored_otherwise(sub, &anchored).await;
         }
         self.complete(sub, &anchored).await?;
+        Ok(Step::Done)
+    }
+
+    /// The tid is anchored in this relay's log, but with another commitment, other values or
+    /// under another template than the record's: something else holding this relay's key
+    /// sent it. The chain's verdict is not about this record, and the ticket is used, so the
+    /// record can never be anchored as signed: fail it (never store it with that anchor),
+    /// and say so loudly.
+    async fn anchored_otherwise(
+        &self,
+        sub: &Submission,
+        anchored: &crate::chain::Anchored,
+    ) -> Result<Step, String> {
+        tracing::error!(
+            tid = %sub.tid,
+            tx = %alloy::primitives::B256::from(anchored.tx_hash),
+            "this record's transaction id is anchored with another commitment or other values, \
+             sent with this relay's key: the relay's Ethereum key may be compromised"
+        );
+        let detail = serde_json::json!({
+            "code": "anchored_otherwise",
+            "message": "the chain holds an anchor of this transaction id with another \
+                        commitment or other values than the record's, so its verdict is not \
+                        about this record; seal it again with a new ticket",
+        });
+        self.state
+            .store
+            .fail(&sub.tid, &detail.to_string(), now())
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = self.state.events.send(StateChange { tid: sub.tid });
         Ok(Step::Done)
     }
 

@@ -250,7 +250,8 @@ async fn checkpoints_follow_the_log(database_url: &str) {
         c.signed.checkpoint.origin(),
         log_origin(
             chain.chain_id(),
-            &mediblock_protocol::ids::EthAddress::from_bytes(chain.registry().0.0)
+            &mediblock_protocol::ids::EthAddress::from_bytes(chain.registry().0.0),
+            chain.log()
         )
     );
     c.signed.verify(r.relay_keys.public().signing()).unwrap();

@@ -45,6 +45,10 @@ pub struct Info {
     /// The registry contract's address (0x-prefixed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registry: Option<String>,
+    /// The relay's log on the registry: its records' events carry it, and a record's
+    /// transaction id is unique only within it (absent when the relay does not anchor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<u16>,
     /// The JSON-RPC URL the relay was configured with, for browsers that check anchors on
     /// chain themselves (absent when unknown; a browser may use its wallet instead).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,6 +63,7 @@ pub async fn info(State(state): State<AppState>) -> Json<Info> {
         relay_keys: state.keys.relay.public(),
         chain_id: state.chain.as_ref().map(crate::chain::Chain::chain_id),
         registry: state.chain.as_ref().map(|c| c.registry().to_string()),
+        log: state.chain.as_ref().map(crate::chain::Chain::log),
         registry_block: state
             .chain
             .as_ref()

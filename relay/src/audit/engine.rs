@@ -352,6 +352,9 @@ fn in_flight(state: &str) -> bool {
     matches!(state, "queued" | "sent" | "awaiting_wallet")
 }
 
+/// Why a verdict is not about its record: the finding's kind, summary and evidence.
+type Unbound = (Kind, &'static str, Vec<(&'static str, String)>);
+
 struct Ctx<'a> {
     inputs: &'a Inputs,
     opened: &'a Opened,
@@ -810,6 +813,13 @@ impl Ctx<'_> {
             );
             return false;
         }
+        if let Err((kind, summary, evidence)) = self.values_bound(&vt.signed, ev) {
+            let f = evidence
+                .into_iter()
+                .fold(base(kind, summary), |f, (k, v)| f.with(k, v));
+            out.push(f);
+            return false;
+        }
         let ack = &vt.ack;
         if ack.tx_hash.as_bytes() == &ev.tx_hash
             && (ack.block_hash.as_bytes() != &ev.block_hash || ack.block_number != ev.block_number)
@@ -880,6 +890,53 @@ impl Ctx<'_> {
             return false;
         }
         true
+    }
+
+    /// Whether the chain's verdict is about this record: the anchor's handle is the
+    /// record's template as the registry published it, and the values it judged are the
+    /// record's own on-chain values under that template. `Err` is the finding's kind,
+    /// summary and evidence.
+    fn values_bound(&self, signed: &SignedInitialTransaction, ev: &ChainAnchor) -> Result<(), Unbound> {
+        let reference = &signed.ti().template;
+        let handle = ("chain_handle", ev.handle.to_string());
+        let Some(info) = self.inputs.chain_templates.get(&ev.handle) else {
+            return Err((
+                Kind::ValuesMismatch,
+                "anchored under a template handle the registry does not know",
+                vec![handle],
+            ));
+        };
+        if info.id != reference.id.chain_id() || info.version != reference.version.get() {
+            return Err((
+                Kind::ValuesMismatch,
+                "anchored under another template than the one its author signed",
+                vec![handle, ("signed_template", reference.to_string())],
+            ));
+        }
+        let Some(template) = self.inputs.templates.get(&info.template_hash) else {
+            return Err((
+                Kind::Modified,
+                "the store has no template with the hash the registry published for it",
+                vec![("chain_template_hash", hex(&info.template_hash))],
+            ));
+        };
+        let got = mediblock_protocol::generator::on_chain_values(signed, template)
+            .map(|values| mediblock_protocol::generator::values_hash(&values));
+        if got.as_ref().ok() == Some(&ev.values_hash) {
+            return Ok(());
+        }
+        Err((
+            Kind::ValuesMismatch,
+            "the chain judged other values than the record's: its verdict is not about this \
+             record",
+            vec![
+                ("chain_values_hash", hex(&ev.values_hash)),
+                (
+                    "record_values_hash",
+                    got.map_or_else(|e| format!("none ({e})"), |h| hex(&h)),
+                ),
+            ],
+        ))
     }
 
     fn check_refused(

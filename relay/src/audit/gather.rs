@@ -8,10 +8,11 @@ use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent as _;
 use mediblock_protocol::ids::Role;
 use mediblock_protocol::keys::PublicKeys;
+use mediblock_protocol::template::Template;
 
 use super::AuditError;
 use crate::chain::registry::{AnchoredRecord, MediBlockRegistry, Verdict};
-use crate::chain::{AnchoredCheckpoint, Chain};
+use crate::chain::{AnchoredCheckpoint, Chain, TemplateInfo};
 use crate::store::Store;
 use crate::store::audit::{LeafRow, RecordRow, RejectedRow, SubmissionRow};
 
@@ -22,6 +23,10 @@ const CHUNK: u64 = crate::chain::LOG_RANGE;
 #[derive(Debug, Clone)]
 pub(super) struct ChainAnchor {
     pub(super) commitment: [u8; 32],
+    /// keccak256 of the values the registry judged.
+    pub(super) values_hash: [u8; 32],
+    /// The template handle it judged them under.
+    pub(super) handle: u16,
     pub(super) verdict: Verdict,
     pub(super) tx_hash: [u8; 32],
     pub(super) block_number: u64,
@@ -40,6 +45,10 @@ pub(super) struct Inputs {
     pub(super) leaves: Vec<LeafRow>,
     pub(super) users: HashMap<String, (Role, PublicKeys)>,
     pub(super) anchors: HashMap<[u8; 16], ChainAnchor>,
+    /// The store's templates, by template hash (a changed row has another hash).
+    pub(super) templates: HashMap<[u8; 32], Template>,
+    /// What the registry publishes for each handle an anchor names (`templateInfo`).
+    pub(super) chain_templates: HashMap<u16, TemplateInfo>,
     pub(super) checkpoints: Vec<AnchoredCheckpoint>,
     /// The relay's own signed checkpoints (`checkpoints` table): `(size, root)`, or why the
     /// table does not decode.
@@ -79,6 +88,21 @@ pub(super) async fn gather(store: &Store, chain: &Chain) -> Result<Inputs, Audit
         Err(e) => return Err(e.into()),
     };
     let anchors = anchors(chain, head).await?;
+    // A template row that no longer parses was changed: the records that need it then find
+    // no template of the registered hash, and say so.
+    let templates = match store.templates().await {
+        Ok(list) => list.into_iter().map(|t| (t.hash(), t)).collect(),
+        Err(crate::store::StoreError::Corrupt(_)) => HashMap::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let mut chain_templates = HashMap::new();
+    for handle in anchors.values().map(|a| a.handle) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = chain_templates.entry(handle)
+            && let Some(info) = chain.template_info(handle).await.map_err(rpc)?
+        {
+            slot.insert(info);
+        }
+    }
     let checkpoints = chain
         .anchored_checkpoints(0)
         .await
@@ -94,6 +118,8 @@ pub(super) async fn gather(store: &Store, chain: &Chain) -> Result<Inputs, Audit
         leaves: snapshot.leaves,
         users,
         anchors,
+        templates,
+        chain_templates,
         checkpoints,
         stored_checkpoints,
         canonical: HashMap::new(),
@@ -104,7 +130,8 @@ pub(super) async fn gather(store: &Store, chain: &Chain) -> Result<Inputs, Audit
     })
 }
 
-/// Every `RecordAnchored` event of the registry up to `head`, by transaction id.
+/// Every `RecordAnchored` event of the relay's log up to `head`, by transaction id (other
+/// relays' records, in other logs, are not this store's).
 async fn anchors(chain: &Chain, head: u64) -> Result<HashMap<[u8; 16], ChainAnchor>, AuditError> {
     let mut out = HashMap::new();
     let mut start = 0u64;
@@ -123,6 +150,9 @@ async fn anchors(chain: &Chain, head: u64) -> Result<HashMap<[u8; 16], ChainAnch
             let Some(record) = AnchoredRecord::from_event(&event) else {
                 continue;
             };
+            if record.log != chain.log() || log.address() != chain.registry() {
+                continue;
+            }
             let (Some(tx), Some(number), Some(hash), Some(index)) = (
                 log.transaction_hash,
                 log.block_number,
@@ -131,9 +161,11 @@ async fn anchors(chain: &Chain, head: u64) -> Result<HashMap<[u8; 16], ChainAnch
             ) else {
                 continue;
             };
-            // The registry refuses a second anchor of a tid: the first event is the one.
+            // The registry refuses a second anchor of a tid in a log: the first is the one.
             out.entry(record.tid).or_insert(ChainAnchor {
                 commitment: record.commitment,
+                values_hash: record.values_hash,
+                handle: record.handle,
                 verdict: record.verdict,
                 tx_hash: tx.0,
                 block_number: number,

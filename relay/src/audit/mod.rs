@@ -44,6 +44,9 @@ pub enum Kind {
     RolledBack,
     /// Stored as valid while the chain rejected it, or the reverse.
     VerdictFlipped,
+    /// Anchored with other on-chain values, or under another template, than the signed
+    /// record's: the chain's verdict is not about this record.
+    ValuesMismatch,
     /// The store's log disagrees with the chain (a leaf's commitment, or an anchored root).
     LogRewritten,
     /// The record's anchoring block is no longer on the canonical chain (a reorganisation),
@@ -64,6 +67,7 @@ impl Kind {
             Kind::Replayed => "replayed",
             Kind::RolledBack => "rolled_back",
             Kind::VerdictFlipped => "verdict_flipped",
+            Kind::ValuesMismatch => "values_mismatch",
             Kind::LogRewritten => "log_rewritten",
             Kind::Reorged => "reorged",
             Kind::Erased => "erased",

@@ -128,8 +128,7 @@ impl Anchor {
     /// What the registry logs as `valuesHash` when it judges these values: keccak256 of
     /// the values as int64 big-endian, concatenated (`protocol::generator::values_hash`).
     pub fn values_hash(&self) -> [u8; 32] {
-        let bytes: Vec<u8> = self.values.iter().flat_map(|v| v.to_be_bytes()).collect();
-        mediblock_protocol::hash::keccak256(&bytes)
+        mediblock_protocol::generator::values_hash(&self.values)
     }
 
     /// The packed calldata of OP_ANCHOR:
