@@ -143,7 +143,9 @@ pub async fn export(
                 .template(&reference.id, reference.version)
                 .await?
                 .ok_or_else(|| {
-                    ExportError::Inconsistent(format!("the record's template {reference} is unknown"))
+                    ExportError::Inconsistent(format!(
+                        "the record's template {reference} is unknown"
+                    ))
                 })?;
             Some(Content {
                 signed_ti: v.signed.to_canonical_bytes(),
@@ -325,7 +327,11 @@ async fn chain_facts(bundle: &ProofBundle, provider: &DynProvider) -> Result<Cha
     let tid = FixedBytes::<16>(*bundle.record.tid.as_bytes());
     // Tickets, and so tids, are per log: the file's log is the one that counts.
     let log = bundle.chain.log;
-    facts.ticket_used = match contract.ticketUsed(log, bundle.record.tid.ticket()).call().await {
+    facts.ticket_used = match contract
+        .ticketUsed(log, bundle.record.tid.ticket())
+        .call()
+        .await
+    {
         Ok(used) => used,
         Err(alloy::contract::Error::ZeroData(..)) => false,
         Err(e) if e.as_revert_data().is_some() => false,

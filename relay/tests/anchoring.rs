@@ -301,12 +301,23 @@ async fn an_address_without_a_version_2_registry_is_refused_at_start() {
         .await
         .unwrap();
     let chain = Chain::connect(provider.clone(), registry, 1).await.unwrap();
-    assert_eq!(chain.clone().for_relay(anvil.address(0)).await.unwrap().log(), 1);
+    assert_eq!(
+        chain
+            .clone()
+            .for_relay(anvil.address(0))
+            .await
+            .unwrap()
+            .log(),
+        1
+    );
     let err = chain
         .for_relay(anvil.address(4))
         .await
         .expect_err("not a relay");
-    assert!(err.to_string().contains("is not a relay of the registry"), "{err}");
+    assert!(
+        err.to_string().contains("is not a relay of the registry"),
+        "{err}"
+    );
 
     // The previous release's registry, deployed from its committed creation bytecode.
     let mut code = hex::decode(include_str!("data/registry-v1.bytecode.hex").trim()).unwrap();

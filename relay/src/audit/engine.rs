@@ -896,7 +896,11 @@ impl Ctx<'_> {
     /// record's template as the registry published it, and the values it judged are the
     /// record's own on-chain values under that template. `Err` is the finding's kind,
     /// summary and evidence.
-    fn values_bound(&self, signed: &SignedInitialTransaction, ev: &ChainAnchor) -> Result<(), Unbound> {
+    fn values_bound(
+        &self,
+        signed: &SignedInitialTransaction,
+        ev: &ChainAnchor,
+    ) -> Result<(), Unbound> {
         let reference = &signed.ti().template;
         let handle = ("chain_handle", ev.handle.to_string());
         let Some(info) = self.inputs.chain_templates.get(&ev.handle) else {
@@ -1151,6 +1155,30 @@ impl Ctx<'_> {
         // Anchored after the snapshot began and unknown to it: accepted meanwhile, in flight.
         if sub.is_none() && ev.block_number > self.inputs.head_before_snapshot {
             return;
+        }
+        // A record the relay refused to store because its tid was anchored with another
+        // commitment or other values (`anchored_otherwise`): whatever the row says, the
+        // signed record decides whether the anchor is its own.
+        if let Some(s) = sub.filter(|s| !s.failed_sealed_ti.is_empty())
+            && let Content::Signed(signed) = open_as(&s.failed_sealed_ti, self.key, tid)
+            && signed.ti().tid.as_bytes() == tid
+        {
+            let unbound = if *signed.commitment().as_bytes() != ev.commitment {
+                Some((
+                    Kind::Forged,
+                    "anchored with another commitment than the record the relay refused",
+                    Vec::new(),
+                ))
+            } else {
+                self.values_bound(&signed, ev).err()
+            };
+            if let Some((kind, why, evidence)) = unbound {
+                let f = finding(kind, Some(t), self.leaf_of(t), Some(&s.pid), why)
+                    .chain(ev)
+                    .with("submission_state", s.state.clone());
+                out.push(evidence.into_iter().fold(f, |f, (k, v)| f.with(k, v)));
+                return;
+            }
         }
         let mut f = finding(
             Kind::Deleted,

@@ -111,7 +111,13 @@ pub async fn ensure_fresh_tickets(
     let contract = MediBlockRegistry::new(chain.registry(), chain.provider().clone());
     let word = |w: u64| {
         let contract = contract.clone();
-        async move { contract.ticketWord(chain.log(), w).call().await.map_err(rpc) }
+        async move {
+            contract
+                .ticketWord(chain.log(), w)
+                .call()
+                .await
+                .map_err(rpc)
+        }
     };
     let ahead = word(next >> 8).await.map_err(|e| e.to_string())? >> (next & 0xff);
     let after = word((next >> 8).saturating_add(1))
@@ -135,7 +141,10 @@ pub const LOG_META: &str = "log";
 /// to that log, and anchoring them into this one would split one log across two. Happens
 /// when a relay that was removed is added again (it gets a new log), or when a store is
 /// pointed at another registry.
-pub async fn bind_store_log(store: &crate::store::Store, chain: &super::Chain) -> Result<(), String> {
+pub async fn bind_store_log(
+    store: &crate::store::Store,
+    chain: &super::Chain,
+) -> Result<(), String> {
     let ours = format!("{}/{}", chain.registry(), chain.log());
     match store.meta(LOG_META).await.map_err(|e| e.to_string())? {
         Some(recorded) if recorded == ours => Ok(()),

@@ -92,6 +92,9 @@ pub struct SubmissionRow {
     pub mode: String,
     /// `created_at` (Unix ms).
     pub created_at: i64,
+    /// `sealed_ti` of a `failed` submission (empty for every other state): the audit opens
+    /// it when the chain holds an anchor of a record the relay refused to store.
+    pub failed_sealed_ti: Vec<u8>,
 }
 
 /// A row of `log_leaves`.
@@ -250,7 +253,8 @@ async fn audit_rejected(conn: &mut sqlx::AnyConnection) -> Result<Vec<RejectedRo
 
 async fn audit_submissions(conn: &mut sqlx::AnyConnection) -> Result<Vec<SubmissionRow>> {
     let rows = sqlx::query(
-        "SELECT tid, pid, commitment, leaf_index, state, mode, created_at FROM submissions",
+        "SELECT tid, pid, commitment, leaf_index, state, mode, created_at, \
+         CASE WHEN state = 'failed' THEN sealed_ti END AS failed_sealed_ti FROM submissions",
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -264,6 +268,9 @@ async fn audit_submissions(conn: &mut sqlx::AnyConnection) -> Result<Vec<Submiss
                 state: r.try_get("state")?,
                 mode: r.try_get("mode")?,
                 created_at: r.try_get("created_at")?,
+                failed_sealed_ti: r
+                    .try_get::<Option<Vec<u8>>, _>("failed_sealed_ti")?
+                    .unwrap_or_default(),
             })
         })
         .collect()
