@@ -257,14 +257,16 @@ impl Worker {
             None => None,
         };
         let mut just_sent = false;
+        // The anchor this record must have (built once: it asks the chain for the handle).
+        let mut expected = None;
         let tx_hash = match tx_hash {
             Some(hash) => hash,
             // The wallet sends its own transaction; until its event shows, keep waiting.
             None if sub.mode == Mode::Wallet => return Ok(Step::Waiting),
             None => {
                 just_sent = true;
-                let anchor = self.anchor_of(sub).await?;
-                match self.chain.send_anchor(&anchor).await {
+                let anchor = expected.insert(self.anchor_of(sub).await?);
+                match self.chain.send_anchor(anchor).await {
                     Ok(hash) => hash,
                     Err(ChainError::Reverted(why)) => {
                         // Perhaps another relay anchored it meanwhile; otherwise retry later.
@@ -319,7 +321,10 @@ impl Worker {
             .chain
             .anchored_in(&receipt, &tid)
             .ok_or("the anchoring transaction has no event for this record")?;
-        let expected = self.anchor_of(sub).await?;
+        let expected = match expected {
+            Some(anchor) => anchor,
+            None => self.anchor_of(sub).await?,
+        };
         if anchored.record.commitment != expected.commitment
             || anchored.record.values_hash != expected.values_hash()
             || anchored.record.handle != expected.handle
