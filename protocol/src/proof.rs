@@ -174,8 +174,13 @@ pub struct RecordPart {
     pub tid: TxId,
     /// The record's commitment: the leaf data in the log.
     pub commitment: Commitment,
-    /// The signed record; absent when withheld (or lawfully erased).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The signed record; absent when withheld (or lawfully erased). Left out of the JSON
+    /// when `None`; `null` is refused.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json::present"
+    )]
     pub content: Option<Content>,
 }
 
@@ -201,8 +206,13 @@ pub struct ProofBundle {
     /// Where the registry logged `CheckpointAnchored` for this checkpoint.
     pub checkpoint_anchor: ChainPosition,
     /// The record's own acknowledgement (per-record anchoring); absent when the record was
-    /// anchored only through the checkpoint (batch mode).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// anchored only through the checkpoint (batch mode). Left out of the JSON when `None`;
+    /// `null` is refused.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json::present"
+    )]
     pub record_anchor: Option<Ack>,
 }
 
@@ -1047,7 +1057,8 @@ impl ProofBundle {
     }
 }
 
-/// Serde helper: a byte vector as lowercase hex (an optional `0x` accepted on input).
+/// Serde helper: a byte vector as lowercase hex (an optional `0x` and either case accepted
+/// on input, see [`crate::json`]).
 mod hex_bytes {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serializer};
@@ -1061,7 +1072,7 @@ mod hex_bytes {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let s = String::deserialize(d)?;
-        let s = s.strip_prefix("0x").unwrap_or(&s);
+        let s = crate::json::hex_digits(&s);
         if s.len() > 2 * MAX_BYTES {
             return Err(D::Error::custom("hex string too long"));
         }
@@ -1074,11 +1085,14 @@ mod hex_bytes {
 mod tests {
     use super::*;
     use crate::checkpoint::Checkpoint;
-    use crate::ids::{AttrName, PatientId, Role, Salt, TemplateRef, TemplateVersion, UnixMillis};
+    use crate::ids::{
+        AttrName, LeafIndex, PatientId, Role, Salt, TemplateRef, TemplateVersion, UnixMillis,
+    };
     use crate::keys::Keypair;
     use crate::merkle;
     use crate::record::InitialTransaction;
     use crate::template::{AttributeKind, AttributeSpec, TemplateSpec};
+    use crate::validated::BatchAnchor;
     use crate::value::Value;
 
     const CHAIN: u64 = 31337;
@@ -1301,6 +1315,193 @@ mod tests {
         let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
         value["record"]["content"]["signed_ti"] = serde_json::json!("zz");
         assert!(serde_json::from_value::<ProofBundle>(value).is_err());
+    }
+
+    /// The fixture with a batch in its acknowledgement, so that every object a proof file
+    /// can hold is in it.
+    fn every_object() -> serde_json::Value {
+        let (mut bundle, _, _) = fixture();
+        let batch = BatchAnchor {
+            leaf_index: LeafIndex(3),
+            checkpoint: bundle.checkpoint.clone(),
+            inclusion: bundle.inclusion.clone(),
+        };
+        bundle.record_anchor.as_mut().unwrap().batch = Some(batch);
+        serde_json::to_value(&bundle).unwrap()
+    }
+
+    /// The JSON pointers of every object in `v` (the root is `""`), and of every string.
+    fn pointers(
+        v: &serde_json::Value,
+        at: &str,
+        objects: &mut Vec<String>,
+        strings: &mut Vec<String>,
+    ) {
+        match v {
+            serde_json::Value::Object(map) => {
+                objects.push(at.to_owned());
+                for (k, v) in map {
+                    pointers(v, &format!("{at}/{k}"), objects, strings);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    pointers(v, &format!("{at}/{i}"), objects, strings);
+                }
+            }
+            serde_json::Value::String(_) => strings.push(at.to_owned()),
+            _ => {}
+        }
+    }
+
+    fn parse(v: serde_json::Value) -> Result<ProofBundle, String> {
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused_at_every_level() {
+        let file = every_object();
+        assert!(parse(file.clone()).is_ok());
+        let (mut objects, mut strings) = (Vec::new(), Vec::new());
+        pointers(&file, "", &mut objects, &mut strings);
+        assert_eq!(
+            objects,
+            [
+                "",
+                "/chain",
+                "/checkpoint",
+                "/checkpoint/checkpoint",
+                "/checkpoint_anchor",
+                "/inclusion",
+                "/record",
+                "/record/content",
+                "/record/content/author",
+                "/record_anchor",
+                "/record_anchor/batch",
+                "/record_anchor/batch/checkpoint",
+                "/record_anchor/batch/checkpoint/checkpoint",
+                "/record_anchor/batch/inclusion",
+                "/record_anchor/verdict",
+            ]
+        );
+        for at in &objects {
+            let mut v = file.clone();
+            v.pointer_mut(at)
+                .unwrap()
+                .as_object_mut()
+                .unwrap()
+                .insert("zz_unknown".into(), serde_json::json!(5));
+            let err = parse(v).expect_err(at);
+            assert!(err.contains("unknown field `zz_unknown`"), "{at}: {err}");
+        }
+        // The case: a valid record's verdict with an attribute index.
+        let mut v = file.clone();
+        v["record_anchor"]["verdict"]["attribute_index"] = serde_json::json!(5);
+        let err = parse(v).unwrap_err();
+        assert!(err.contains("unknown field `attribute_index`"), "{err}");
+    }
+
+    #[test]
+    fn optional_objects_are_absent_never_null() {
+        let file = every_object();
+        let strip = |path: &[&str]| {
+            let mut v = file.clone();
+            let (last, parents) = path.split_last().unwrap();
+            let mut obj = &mut v;
+            for p in parents {
+                obj = &mut obj[*p];
+            }
+            let removed = obj.as_object_mut().unwrap().remove(*last);
+            assert!(removed.is_some(), "{path:?}");
+            v
+        };
+        for path in [
+            &["record", "content"][..],
+            &["record_anchor"],
+            &["record_anchor", "batch"],
+        ] {
+            // Absent: none.
+            let bundle = parse(strip(path)).unwrap();
+            let none = match path {
+                ["record", "content"] => bundle.record.content.is_none(),
+                ["record_anchor"] => bundle.record_anchor.is_none(),
+                _ => bundle.record_anchor.unwrap().batch.is_none(),
+            };
+            assert!(none, "{path:?}");
+            // null: refused.
+            let mut v = file.clone();
+            let mut obj = &mut v;
+            for p in path {
+                obj = &mut obj[*p];
+            }
+            *obj = serde_json::Value::Null;
+            let err = parse(v).unwrap_err();
+            assert!(err.contains("invalid type: null"), "{path:?}: {err}");
+        }
+        // What the crate writes: the field left out.
+        let (mut bundle, _, _) = fixture();
+        bundle.record.content = None;
+        let text = serde_json::to_string(&bundle).unwrap();
+        assert!(
+            !text.contains("content") && !text.contains("null"),
+            "{text}"
+        );
+        assert!(!text.contains("batch"), "{text}");
+        bundle.record_anchor = None;
+        assert!(
+            !serde_json::to_string(&bundle)
+                .unwrap()
+                .contains("record_anchor")
+        );
+    }
+
+    #[test]
+    fn hex_takes_an_optional_lowercase_0x_and_either_case() {
+        let file = every_object();
+        let good = parse(file.clone()).unwrap();
+        let (mut objects, mut strings) = (Vec::new(), Vec::new());
+        pointers(&file, "", &mut objects, &mut strings);
+        let words = [
+            "/format",
+            "/record/content/author/uid",
+            "/record_anchor/verdict/verdict",
+        ];
+        let hex: Vec<_> = strings
+            .iter()
+            .filter(|at| !words.contains(&at.as_str()) && !at.ends_with("checkpoint/origin"))
+            .collect();
+        // Every kind of hex field: ids, hashes, path entries, keys, signatures, byte strings;
+        // the inclusion path twice (the file's and the batch's).
+        assert_eq!(hex.len(), 16 + 2 * good.inclusion.path.len(), "{hex:?}");
+        for at in hex {
+            let with = |f: &dyn Fn(&str) -> String| {
+                let mut v = file.clone();
+                let s = v.pointer_mut(at).unwrap();
+                *s = serde_json::json!(f(s.as_str().unwrap()));
+                parse(v)
+            };
+            assert_eq!(with(&|h| format!("0x{h}")).as_ref(), Ok(&good), "{at}: 0x");
+            assert_eq!(
+                with(&|h| h.to_uppercase()).as_ref(),
+                Ok(&good),
+                "{at}: upper case"
+            );
+            let mixed = |h: &str| {
+                h.char_indices()
+                    .map(|(i, c)| {
+                        if i % 2 == 0 {
+                            c.to_ascii_uppercase()
+                        } else {
+                            c
+                        }
+                    })
+                    .collect::<String>()
+            };
+            assert_eq!(with(&mixed).as_ref(), Ok(&good), "{at}: mixed case");
+            assert!(with(&|h| format!("0X{h}")).is_err(), "{at}: 0X");
+            assert!(with(&|h| format!(" {h}")).is_err(), "{at}: a space");
+            assert!(with(&|h| format!("{h}0")).is_err(), "{at}: an odd digit");
+        }
     }
 
     #[test]
