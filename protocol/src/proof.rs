@@ -631,13 +631,11 @@ fn check_record_anchor(
     let Some(ack) = &bundle.record_anchor else {
         return Ok(RecordAnchorOutcome::Anchored(*event));
     };
-    let verdict = verdict_byte(ack.verdict);
-    if event.verdict != verdict {
+    if verdict_byte(ack.verdict) != Some(event.verdict) {
         return mismatch(format!(
-            "the registry anchored verdict {} ({}), the acknowledgement says {} ({})",
+            "the registry anchored verdict {} ({}), the acknowledgement says {}",
             event.verdict,
             describe_verdict(chain_verdict),
-            verdict,
             describe_verdict(ack.verdict)
         ));
     }
@@ -731,15 +729,20 @@ fn check_values(
 }
 
 /// The registry's verdict byte for a verdict: 0 valid, 1 + i rejected at on-chain attribute
-/// i, 255 rejected by an external validator (the ACK's attribute index `u16::MAX`).
-pub fn verdict_byte(v: Verdict) -> u8 {
+/// i (i in 0..=253), 255 rejected by an external validator (the ACK's attribute index
+/// `u16::MAX`). `None` for attribute indices 254..=65534, which no registry verdict encodes
+/// (a template has at most [`MAX_ON_CHAIN`](crate::template::MAX_ON_CHAIN) on-chain
+/// attributes): an acknowledgement carrying one fails (`ack_mismatch`).
+pub fn verdict_byte(v: Verdict) -> Option<u8> {
     match v {
-        Verdict::Valid => 0,
+        Verdict::Valid => Some(0),
+        Verdict::Rejected {
+            attribute_index: u16::MAX,
+        } => Some(255),
         Verdict::Rejected { attribute_index } => u8::try_from(attribute_index)
             .ok()
-            .and_then(|i| i.checked_add(1))
-            .filter(|&b| b != 255)
-            .unwrap_or(255),
+            .filter(|&i| i <= 253)
+            .map(|i| i + 1),
     }
 }
 
@@ -1039,6 +1042,13 @@ impl ProofBundle {
                 "it names chain {} registry 0x{}",
                 ack.chain_id,
                 ack.contract.to_hex()
+            )));
+        }
+        if verdict_byte(ack.verdict).is_none() {
+            return Err(ProofFailure::AckMismatch(format!(
+                "its verdict, {}, is none a registry can give (attribute indices 0 to 253, \
+                 or 65535 for the external validator)",
+                describe_verdict(ack.verdict)
             )));
         }
         if let Some(batch) = &ack.batch
@@ -1799,7 +1809,7 @@ mod tests {
     #[test]
     fn verdict_bytes_round_trip() {
         for b in 0..=255u8 {
-            assert_eq!(verdict_byte(verdict_of_byte(b)), b);
+            assert_eq!(verdict_byte(verdict_of_byte(b)), Some(b));
         }
         assert_eq!(
             describe_verdict(Verdict::Rejected { attribute_index: 2 }),
@@ -1952,15 +1962,42 @@ mod tests {
 
     #[test]
     fn verdict_bytes_are_the_registrys() {
-        assert_eq!(verdict_byte(Verdict::Valid), 0);
-        assert_eq!(verdict_byte(Verdict::Rejected { attribute_index: 0 }), 1);
-        assert_eq!(verdict_byte(Verdict::Rejected { attribute_index: 3 }), 4);
-        assert_eq!(
-            verdict_byte(Verdict::Rejected {
-                attribute_index: u16::MAX
-            }),
-            255
-        );
+        let rejected = |attribute_index| Verdict::Rejected { attribute_index };
+        assert_eq!(verdict_byte(Verdict::Valid), Some(0));
+        assert_eq!(verdict_byte(rejected(0)), Some(1));
+        assert_eq!(verdict_byte(rejected(3)), Some(4));
+        assert_eq!(verdict_byte(rejected(253)), Some(254));
+        assert_eq!(verdict_byte(rejected(u16::MAX)), Some(255));
+        for i in [254, 255, 256, 1000, u16::MAX - 1] {
+            assert_eq!(verdict_byte(rejected(i)), None, "{i}");
+        }
+    }
+
+    #[test]
+    fn an_ack_verdict_without_a_registry_byte_fails() {
+        let (good, facts, _) = fixture();
+        for i in [254, 300, u16::MAX - 1] {
+            let mut bundle = good.clone();
+            bundle.record_anchor.as_mut().unwrap().verdict =
+                Verdict::Rejected { attribute_index: i };
+            let report = bundle.verify_offline(&Pinned::default());
+            let failure = report.first_failure().unwrap();
+            assert_eq!(failure.code(), "ack_mismatch", "{i}");
+            assert!(
+                failure.to_string().contains("none a registry can give"),
+                "{failure}"
+            );
+            // Even when the chain is asked: the external validator's 255 is not index 254.
+            let mut facts = facts.clone();
+            facts.record_event.as_mut().unwrap().verdict = 255;
+            let mut report = Report::default();
+            report.check_chain(&bundle, &facts);
+            assert_eq!(
+                report.first_failure().map(ProofFailure::code),
+                Some("record_anchor_mismatch"),
+                "{i}"
+            );
+        }
     }
 
     #[test]
