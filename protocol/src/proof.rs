@@ -77,6 +77,32 @@ pub fn log_origin(chain_id: u64, registry: &EthAddress, log: u16) -> String {
     format!("mediblock/{chain_id}/0x{}/{log}", registry.to_hex())
 }
 
+/// The `format` and `version` of a proof file, and nothing else of it: read before the
+/// whole file, so that a file of another format or version is refused as such
+/// (`unsupported_format`) instead of failing to parse as this version's shape (a version 1
+/// file has no `chain.log`). Other fields are ignored here, on purpose.
+#[derive(Clone, PartialEq, Eq, Debug, Deserialize)]
+pub struct ProofHeader {
+    /// The file's `format`.
+    pub format: String,
+    /// The file's `version`.
+    pub version: u32,
+}
+
+impl ProofHeader {
+    /// `Ok` for [`PROOF_FORMAT`] version [`PROOF_VERSION`], else
+    /// [`ProofFailure::Unsupported`].
+    pub fn check(&self) -> Result<(), ProofFailure> {
+        if self.format == PROOF_FORMAT && self.version == PROOF_VERSION {
+            return Ok(());
+        }
+        Err(ProofFailure::Unsupported(format!(
+            "format {:?} version {}, this verifier reads {PROOF_FORMAT:?} version {PROOF_VERSION}",
+            self.format, self.version
+        )))
+    }
+}
+
 /// Which chain, registry and log anchored the record.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -840,14 +866,12 @@ impl ProofBundle {
             pinned: *pinned,
             ..Report::default()
         };
-        if self.format != PROOF_FORMAT || self.version != PROOF_VERSION {
-            report.fail(
-                "format",
-                ProofFailure::Unsupported(format!(
-                    "format {:?} version {}, this verifier reads {PROOF_FORMAT:?} version {PROOF_VERSION}",
-                    self.format, self.version
-                )),
-            );
+        let header = ProofHeader {
+            format: self.format.clone(),
+            version: self.version,
+        };
+        if let Err(f) = header.check() {
+            report.fail("format", f);
             return report;
         }
         report.pass("format", format!("{PROOF_FORMAT} version {PROOF_VERSION}"));
@@ -1366,6 +1390,28 @@ mod tests {
 
     fn parse(v: serde_json::Value) -> Result<ProofBundle, String> {
         serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_file_of_version_1_is_refused_as_unsupported_by_its_header() {
+        let mut v1 = every_object();
+        v1["version"] = serde_json::json!(1);
+        v1["chain"].as_object_mut().unwrap().remove("log");
+        v1["record"]["content"]
+            .as_object_mut()
+            .unwrap()
+            .remove("template");
+        let err = parse(v1.clone()).unwrap_err();
+        assert!(err.contains("missing field `log`"), "{err}");
+        let header: ProofHeader = serde_json::from_value(v1).unwrap();
+        assert_eq!(header.check().unwrap_err().code(), "unsupported_format");
+        let header: ProofHeader = serde_json::from_value(every_object()).unwrap();
+        assert_eq!(header.check(), Ok(()));
+        let other = ProofHeader {
+            format: "other".into(),
+            version: PROOF_VERSION,
+        };
+        assert_eq!(other.check().unwrap_err().code(), "unsupported_format");
     }
 
     #[test]
