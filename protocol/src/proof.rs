@@ -1458,6 +1458,27 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_fields_and_non_integers_are_refused() {
+        let text = serde_json::to_string(&every_object()).unwrap();
+        assert!(serde_json::from_str::<ProofBundle>(&text).is_ok());
+        let twice = text.replacen("\"version\":2", "\"version\":2,\"version\":2", 1);
+        let err = serde_json::from_str::<ProofBundle>(&twice).unwrap_err();
+        assert!(
+            err.to_string().contains("duplicate field `version`"),
+            "{err}"
+        );
+        let log = format!("\"log\":{LOG}");
+        assert!(text.contains(&log));
+        for bad in ["1.0", "1e3", "-1", "65536", "\"3\"", "null"] {
+            let changed = text.replacen(&log, &format!("\"log\":{bad}"), 1);
+            assert!(
+                serde_json::from_str::<ProofBundle>(&changed).is_err(),
+                "log {bad}"
+            );
+        }
+    }
+
+    #[test]
     fn optional_objects_are_absent_never_null() {
         let file = every_object();
         let strip = |path: &[&str]| {
