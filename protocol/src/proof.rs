@@ -436,9 +436,10 @@ pub struct Report {
     #[serde(skip)]
     pub pinned: Pinned,
     /// The registry's verdict on the record, from the tid's event, once the chain checks
-    /// found the tid anchored with the file's commitment. `None` before the chain checks,
-    /// when they failed, or when the chain has no anchor for the tid (then nothing about
-    /// the tid or a verdict is proven).
+    /// found the tid anchored in the file's log with the file's commitment and (with the
+    /// content) the record's values (`values_bound`). `None` before the chain checks, when
+    /// `record_anchored` or `values_bound` failed, or when the chain has no anchor for the
+    /// tid (then nothing about the tid or a verdict is proven).
     pub chain_verdict: Option<Verdict>,
 }
 
