@@ -279,6 +279,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn json_refuses_unknown_fields() {
+        let signed = Checkpoint::new("o", 1, [9; 32])
+            .unwrap()
+            .sign(&SigningKey::from_bytes(&[1; 32]));
+        let good = serde_json::to_value(&signed).unwrap();
+        assert_eq!(
+            serde_json::from_value::<SignedCheckpoint>(good.clone()).unwrap(),
+            signed
+        );
+        for at in ["", "/checkpoint"] {
+            let mut v = good.clone();
+            v.pointer_mut(at)
+                .unwrap()
+                .as_object_mut()
+                .unwrap()
+                .insert("zz".into(), serde_json::json!(1));
+            let err = serde_json::from_value::<SignedCheckpoint>(v).unwrap_err();
+            assert!(
+                err.to_string().contains("unknown field `zz`"),
+                "{at}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn base64_matches_rfc4648_vectors() {
         for (input, output) in [
             ("", ""),

@@ -154,7 +154,8 @@ impl Canonical for Envelope {
 impl TryFrom<String> for Envelope {
     type Error = Error;
     fn try_from(s: String) -> Result<Self> {
-        let bytes = hex::decode(s).map_err(|_| Error::invalid("envelope", "not hex"))?;
+        let bytes = hex::decode(crate::json::hex_digits(&s))
+            .map_err(|_| Error::invalid("envelope", "not hex"))?;
         Self::from_canonical_bytes(&bytes)
     }
 }

@@ -35,7 +35,8 @@ macro_rules! hex_id {
                 &self.0
             }
 
-            /// Lowercase hex, no prefix. Parsing accepts either case and an optional `0x`.
+            /// Lowercase hex, no prefix. Parsing accepts either case and an optional `0x`
+            /// (not `0X`), as everywhere in the crate's JSON.
             pub fn to_hex(&self) -> String {
                 hex::encode(self.0)
             }
@@ -44,7 +45,7 @@ macro_rules! hex_id {
         impl FromStr for $name {
             type Err = Error;
             fn from_str(s: &str) -> Result<Self> {
-                let s = s.strip_prefix("0x").unwrap_or(s);
+                let s = crate::json::hex_digits(s);
                 if s.len() != 2 * $len {
                     return Err(Error::invalid(
                         $what,
@@ -333,6 +334,7 @@ impl fmt::Display for TemplateVersion {
 
 /// A template and the version a record was built against.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TemplateRef {
     /// Which template.
     pub id: TemplateId,
@@ -462,6 +464,38 @@ impl fmt::Display for LeafIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_template_ref_refuses_unknown_fields() {
+        let good = r#"{"id":"vital-signs","version":1}"#;
+        let r: TemplateRef = serde_json::from_str(good).unwrap();
+        assert_eq!(r.to_string(), "vital-signs@1");
+        let err = serde_json::from_str::<TemplateRef>(r#"{"id":"vital-signs","version":1,"x":1}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown field `x`"), "{err}");
+    }
+
+    #[test]
+    fn hex_ids_take_an_optional_lowercase_0x() {
+        let id: EthAddress = "5FbDB2315678afecb367f032d93F642f64180aa3".parse().unwrap();
+        assert_eq!(id.to_hex(), "5fbdb2315678afecb367f032d93f642f64180aa3");
+        assert_eq!(
+            "0x5fbdb2315678afecb367f032d93f642f64180aa3"
+                .parse::<EthAddress>()
+                .unwrap(),
+            id
+        );
+        assert!(
+            "0X5fbdb2315678afecb367f032d93f642f64180aa3"
+                .parse::<EthAddress>()
+                .is_err()
+        );
+        assert!(
+            "0x0x5fbdb2315678afecb367f032d93f642f64180a"
+                .parse::<EthAddress>()
+                .is_err()
+        );
+    }
 
     #[test]
     fn a_tid_carries_its_ticket_in_front() {

@@ -139,7 +139,7 @@ impl<'de> Deserialize<'de> for PublicKeys {
         let raw = PublicKeysJson::deserialize(d)?;
         let key = |s: &str| -> core::result::Result<[u8; 32], D::Error> {
             let mut out = [0u8; 32];
-            hex::decode_to_slice(s, &mut out)
+            hex::decode_to_slice(crate::json::hex_digits(s), &mut out)
                 .map_err(|_| D::Error::custom("expected 32 bytes as hex"))?;
             Ok(out)
         };

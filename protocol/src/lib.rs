@@ -9,6 +9,7 @@ pub mod error;
 pub mod generator;
 pub mod hash;
 pub mod ids;
+mod json;
 pub mod keys;
 pub mod merkle;
 pub mod proof;

@@ -623,7 +623,7 @@ impl<H: TreeHasher> Extend<Hash32> for Frontier<H> {
 }
 
 /// Serde helpers: fixed-size byte arrays and hash lists as lowercase hex strings (no `0x`
-/// on output; an optional `0x` and either case accepted on input, like the ids).
+/// on output; an optional `0x` and either case accepted on input, see [`crate::json`]).
 pub(crate) mod hex_serde {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serializer};
@@ -632,7 +632,7 @@ pub(crate) mod hex_serde {
 
     /// Parses exactly `N` bytes of hex.
     fn parse<const N: usize>(s: &str) -> Result<[u8; N], &'static str> {
-        let s = s.strip_prefix("0x").unwrap_or(s);
+        let s = crate::json::hex_digits(s);
         if s.len() != 2 * N {
             return Err("wrong number of hex digits");
         }

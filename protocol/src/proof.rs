@@ -77,6 +77,32 @@ pub fn log_origin(chain_id: u64, registry: &EthAddress, log: u16) -> String {
     format!("mediblock/{chain_id}/0x{}/{log}", registry.to_hex())
 }
 
+/// The `format` and `version` of a proof file, and nothing else of it: read before the
+/// whole file, so that a file of another format or version is refused as such
+/// (`unsupported_format`) instead of failing to parse as this version's shape (a version 1
+/// file has no `chain.log`). Other fields are ignored here, on purpose.
+#[derive(Clone, PartialEq, Eq, Debug, Deserialize)]
+pub struct ProofHeader {
+    /// The file's `format`.
+    pub format: String,
+    /// The file's `version`.
+    pub version: u32,
+}
+
+impl ProofHeader {
+    /// `Ok` for [`PROOF_FORMAT`] version [`PROOF_VERSION`], else
+    /// [`ProofFailure::Unsupported`].
+    pub fn check(&self) -> Result<(), ProofFailure> {
+        if self.format == PROOF_FORMAT && self.version == PROOF_VERSION {
+            return Ok(());
+        }
+        Err(ProofFailure::Unsupported(format!(
+            "format {:?} version {}, this verifier reads {PROOF_FORMAT:?} version {PROOF_VERSION}",
+            self.format, self.version
+        )))
+    }
+}
+
 /// Which chain, registry and log anchored the record.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -174,8 +200,13 @@ pub struct RecordPart {
     pub tid: TxId,
     /// The record's commitment: the leaf data in the log.
     pub commitment: Commitment,
-    /// The signed record; absent when withheld (or lawfully erased).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The signed record; absent when withheld (or lawfully erased). Left out of the JSON
+    /// when `None`; `null` is refused.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json::present"
+    )]
     pub content: Option<Content>,
 }
 
@@ -201,8 +232,13 @@ pub struct ProofBundle {
     /// Where the registry logged `CheckpointAnchored` for this checkpoint.
     pub checkpoint_anchor: ChainPosition,
     /// The record's own acknowledgement (per-record anchoring); absent when the record was
-    /// anchored only through the checkpoint (batch mode).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// anchored only through the checkpoint (batch mode). Left out of the JSON when `None`;
+    /// `null` is refused.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json::present"
+    )]
     pub record_anchor: Option<Ack>,
 }
 
@@ -400,9 +436,10 @@ pub struct Report {
     #[serde(skip)]
     pub pinned: Pinned,
     /// The registry's verdict on the record, from the tid's event, once the chain checks
-    /// found the tid anchored with the file's commitment. `None` before the chain checks,
-    /// when they failed, or when the chain has no anchor for the tid (then nothing about
-    /// the tid or a verdict is proven).
+    /// found the tid anchored in the file's log with the file's commitment and (with the
+    /// content) the record's values (`values_bound`). `None` before the chain checks, when
+    /// `record_anchored` or `values_bound` failed, or when the chain has no anchor for the
+    /// tid (then nothing about the tid or a verdict is proven).
     pub chain_verdict: Option<Verdict>,
 }
 
@@ -621,13 +658,11 @@ fn check_record_anchor(
     let Some(ack) = &bundle.record_anchor else {
         return Ok(RecordAnchorOutcome::Anchored(*event));
     };
-    let verdict = verdict_byte(ack.verdict);
-    if event.verdict != verdict {
+    if verdict_byte(ack.verdict) != Some(event.verdict) {
         return mismatch(format!(
-            "the registry anchored verdict {} ({}), the acknowledgement says {} ({})",
+            "the registry anchored verdict {} ({}), the acknowledgement says {}",
             event.verdict,
             describe_verdict(chain_verdict),
-            verdict,
             describe_verdict(ack.verdict)
         ));
     }
@@ -721,15 +756,20 @@ fn check_values(
 }
 
 /// The registry's verdict byte for a verdict: 0 valid, 1 + i rejected at on-chain attribute
-/// i, 255 rejected by an external validator (the ACK's attribute index `u16::MAX`).
-pub fn verdict_byte(v: Verdict) -> u8 {
+/// i (i in 0..=253), 255 rejected by an external validator (the ACK's attribute index
+/// `u16::MAX`). `None` for attribute indices 254..=65534, which no registry verdict encodes
+/// (a template has at most [`MAX_ON_CHAIN`](crate::template::MAX_ON_CHAIN) on-chain
+/// attributes): an acknowledgement carrying one fails (`ack_mismatch`).
+pub fn verdict_byte(v: Verdict) -> Option<u8> {
     match v {
-        Verdict::Valid => 0,
+        Verdict::Valid => Some(0),
+        Verdict::Rejected {
+            attribute_index: u16::MAX,
+        } => Some(255),
         Verdict::Rejected { attribute_index } => u8::try_from(attribute_index)
             .ok()
-            .and_then(|i| i.checked_add(1))
-            .filter(|&b| b != 255)
-            .unwrap_or(255),
+            .filter(|&i| i <= 253)
+            .map(|i| i + 1),
     }
 }
 
@@ -827,14 +867,12 @@ impl ProofBundle {
             pinned: *pinned,
             ..Report::default()
         };
-        if self.format != PROOF_FORMAT || self.version != PROOF_VERSION {
-            report.fail(
-                "format",
-                ProofFailure::Unsupported(format!(
-                    "format {:?} version {}, this verifier reads {PROOF_FORMAT:?} version {PROOF_VERSION}",
-                    self.format, self.version
-                )),
-            );
+        let header = ProofHeader {
+            format: self.format.clone(),
+            version: self.version,
+        };
+        if let Err(f) = header.check() {
+            report.fail("format", f);
             return report;
         }
         report.pass("format", format!("{PROOF_FORMAT} version {PROOF_VERSION}"));
@@ -1031,6 +1069,13 @@ impl ProofBundle {
                 ack.contract.to_hex()
             )));
         }
+        if verdict_byte(ack.verdict).is_none() {
+            return Err(ProofFailure::AckMismatch(format!(
+                "its verdict, {}, is none a registry can give (attribute indices 0 to 253, \
+                 or 65535 for the external validator)",
+                describe_verdict(ack.verdict)
+            )));
+        }
         if let Some(batch) = &ack.batch
             && batch.leaf_index.0 != self.inclusion.leaf_index
         {
@@ -1047,7 +1092,8 @@ impl ProofBundle {
     }
 }
 
-/// Serde helper: a byte vector as lowercase hex (an optional `0x` accepted on input).
+/// Serde helper: a byte vector as lowercase hex (an optional `0x` and either case accepted
+/// on input, see [`crate::json`]).
 mod hex_bytes {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serializer};
@@ -1061,7 +1107,7 @@ mod hex_bytes {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let s = String::deserialize(d)?;
-        let s = s.strip_prefix("0x").unwrap_or(&s);
+        let s = crate::json::hex_digits(&s);
         if s.len() > 2 * MAX_BYTES {
             return Err(D::Error::custom("hex string too long"));
         }
@@ -1074,11 +1120,14 @@ mod hex_bytes {
 mod tests {
     use super::*;
     use crate::checkpoint::Checkpoint;
-    use crate::ids::{AttrName, PatientId, Role, Salt, TemplateRef, TemplateVersion, UnixMillis};
+    use crate::ids::{
+        AttrName, LeafIndex, PatientId, Role, Salt, TemplateRef, TemplateVersion, UnixMillis,
+    };
     use crate::keys::Keypair;
     use crate::merkle;
     use crate::record::InitialTransaction;
     use crate::template::{AttributeKind, AttributeSpec, TemplateSpec};
+    use crate::validated::BatchAnchor;
     use crate::value::Value;
 
     const CHAIN: u64 = 31337;
@@ -1301,6 +1350,236 @@ mod tests {
         let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
         value["record"]["content"]["signed_ti"] = serde_json::json!("zz");
         assert!(serde_json::from_value::<ProofBundle>(value).is_err());
+    }
+
+    /// The fixture with a batch in its acknowledgement, so that every object a proof file
+    /// can hold is in it.
+    fn every_object() -> serde_json::Value {
+        let (mut bundle, _, _) = fixture();
+        let batch = BatchAnchor {
+            leaf_index: LeafIndex(3),
+            checkpoint: bundle.checkpoint.clone(),
+            inclusion: bundle.inclusion.clone(),
+        };
+        bundle.record_anchor.as_mut().unwrap().batch = Some(batch);
+        serde_json::to_value(&bundle).unwrap()
+    }
+
+    /// The JSON pointers of every object in `v` (the root is `""`), and of every string.
+    fn pointers(
+        v: &serde_json::Value,
+        at: &str,
+        objects: &mut Vec<String>,
+        strings: &mut Vec<String>,
+    ) {
+        match v {
+            serde_json::Value::Object(map) => {
+                objects.push(at.to_owned());
+                for (k, v) in map {
+                    pointers(v, &format!("{at}/{k}"), objects, strings);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    pointers(v, &format!("{at}/{i}"), objects, strings);
+                }
+            }
+            serde_json::Value::String(_) => strings.push(at.to_owned()),
+            _ => {}
+        }
+    }
+
+    fn parse(v: serde_json::Value) -> Result<ProofBundle, String> {
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_file_of_version_1_is_refused_as_unsupported_by_its_header() {
+        let mut v1 = every_object();
+        v1["version"] = serde_json::json!(1);
+        v1["chain"].as_object_mut().unwrap().remove("log");
+        v1["record"]["content"]
+            .as_object_mut()
+            .unwrap()
+            .remove("template");
+        let err = parse(v1.clone()).unwrap_err();
+        assert!(err.contains("missing field `log`"), "{err}");
+        let header: ProofHeader = serde_json::from_value(v1).unwrap();
+        assert_eq!(header.check().unwrap_err().code(), "unsupported_format");
+        let header: ProofHeader = serde_json::from_value(every_object()).unwrap();
+        assert_eq!(header.check(), Ok(()));
+        let other = ProofHeader {
+            format: "other".into(),
+            version: PROOF_VERSION,
+        };
+        assert_eq!(other.check().unwrap_err().code(), "unsupported_format");
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused_at_every_level() {
+        let file = every_object();
+        assert!(parse(file.clone()).is_ok());
+        let (mut objects, mut strings) = (Vec::new(), Vec::new());
+        pointers(&file, "", &mut objects, &mut strings);
+        assert_eq!(
+            objects,
+            [
+                "",
+                "/chain",
+                "/checkpoint",
+                "/checkpoint/checkpoint",
+                "/checkpoint_anchor",
+                "/inclusion",
+                "/record",
+                "/record/content",
+                "/record/content/author",
+                "/record_anchor",
+                "/record_anchor/batch",
+                "/record_anchor/batch/checkpoint",
+                "/record_anchor/batch/checkpoint/checkpoint",
+                "/record_anchor/batch/inclusion",
+                "/record_anchor/verdict",
+            ]
+        );
+        for at in &objects {
+            let mut v = file.clone();
+            v.pointer_mut(at)
+                .unwrap()
+                .as_object_mut()
+                .unwrap()
+                .insert("zz_unknown".into(), serde_json::json!(5));
+            let err = parse(v).expect_err(at);
+            assert!(err.contains("unknown field `zz_unknown`"), "{at}: {err}");
+        }
+        // The issue's case: a valid record's verdict with an attribute index.
+        let mut v = file.clone();
+        v["record_anchor"]["verdict"]["attribute_index"] = serde_json::json!(5);
+        let err = parse(v).unwrap_err();
+        assert!(err.contains("unknown field `attribute_index`"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_fields_and_non_integers_are_refused() {
+        let text = serde_json::to_string(&every_object()).unwrap();
+        assert!(serde_json::from_str::<ProofBundle>(&text).is_ok());
+        let twice = text.replacen("\"version\":2", "\"version\":2,\"version\":2", 1);
+        let err = serde_json::from_str::<ProofBundle>(&twice).unwrap_err();
+        assert!(
+            err.to_string().contains("duplicate field `version`"),
+            "{err}"
+        );
+        let log = format!("\"log\":{LOG}");
+        assert!(text.contains(&log));
+        for bad in ["1.0", "1e3", "-1", "65536", "\"3\"", "null"] {
+            let changed = text.replacen(&log, &format!("\"log\":{bad}"), 1);
+            assert!(
+                serde_json::from_str::<ProofBundle>(&changed).is_err(),
+                "log {bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn optional_objects_are_absent_never_null() {
+        let file = every_object();
+        let strip = |path: &[&str]| {
+            let mut v = file.clone();
+            let (last, parents) = path.split_last().unwrap();
+            let mut obj = &mut v;
+            for p in parents {
+                obj = &mut obj[*p];
+            }
+            let removed = obj.as_object_mut().unwrap().remove(*last);
+            assert!(removed.is_some(), "{path:?}");
+            v
+        };
+        for path in [
+            &["record", "content"][..],
+            &["record_anchor"],
+            &["record_anchor", "batch"],
+        ] {
+            // Absent: none.
+            let bundle = parse(strip(path)).unwrap();
+            let none = match path {
+                ["record", "content"] => bundle.record.content.is_none(),
+                ["record_anchor"] => bundle.record_anchor.is_none(),
+                _ => bundle.record_anchor.unwrap().batch.is_none(),
+            };
+            assert!(none, "{path:?}");
+            // null: refused.
+            let mut v = file.clone();
+            let mut obj = &mut v;
+            for p in path {
+                obj = &mut obj[*p];
+            }
+            *obj = serde_json::Value::Null;
+            let err = parse(v).unwrap_err();
+            assert!(err.contains("invalid type: null"), "{path:?}: {err}");
+        }
+        // What the crate writes: the field left out.
+        let (mut bundle, _, _) = fixture();
+        bundle.record.content = None;
+        let text = serde_json::to_string(&bundle).unwrap();
+        assert!(
+            !text.contains("content") && !text.contains("null"),
+            "{text}"
+        );
+        assert!(!text.contains("batch"), "{text}");
+        bundle.record_anchor = None;
+        assert!(
+            !serde_json::to_string(&bundle)
+                .unwrap()
+                .contains("record_anchor")
+        );
+    }
+
+    #[test]
+    fn hex_takes_an_optional_lowercase_0x_and_either_case() {
+        let file = every_object();
+        let good = parse(file.clone()).unwrap();
+        let (mut objects, mut strings) = (Vec::new(), Vec::new());
+        pointers(&file, "", &mut objects, &mut strings);
+        let words = [
+            "/format",
+            "/record/content/author/uid",
+            "/record_anchor/verdict/verdict",
+        ];
+        let hex: Vec<_> = strings
+            .iter()
+            .filter(|at| !words.contains(&at.as_str()) && !at.ends_with("checkpoint/origin"))
+            .collect();
+        // Every kind of hex field: ids, hashes, path entries, keys, signatures, byte strings;
+        // the inclusion path twice (the file's and the batch's).
+        assert_eq!(hex.len(), 16 + 2 * good.inclusion.path.len(), "{hex:?}");
+        for at in hex {
+            let with = |f: &dyn Fn(&str) -> String| {
+                let mut v = file.clone();
+                let s = v.pointer_mut(at).unwrap();
+                *s = serde_json::json!(f(s.as_str().unwrap()));
+                parse(v)
+            };
+            assert_eq!(with(&|h| format!("0x{h}")).as_ref(), Ok(&good), "{at}: 0x");
+            assert_eq!(
+                with(&|h| h.to_uppercase()).as_ref(),
+                Ok(&good),
+                "{at}: upper case"
+            );
+            let mixed = |h: &str| {
+                h.char_indices()
+                    .map(|(i, c)| {
+                        if i % 2 == 0 {
+                            c.to_ascii_uppercase()
+                        } else {
+                            c
+                        }
+                    })
+                    .collect::<String>()
+            };
+            assert_eq!(with(&mixed).as_ref(), Ok(&good), "{at}: mixed case");
+            assert!(with(&|h| format!("0X{h}")).is_err(), "{at}: 0X");
+            assert!(with(&|h| format!(" {h}")).is_err(), "{at}: a space");
+            assert!(with(&|h| format!("{h}0")).is_err(), "{at}: an odd digit");
+        }
     }
 
     #[test]
@@ -1598,7 +1877,7 @@ mod tests {
     #[test]
     fn verdict_bytes_round_trip() {
         for b in 0..=255u8 {
-            assert_eq!(verdict_byte(verdict_of_byte(b)), b);
+            assert_eq!(verdict_byte(verdict_of_byte(b)), Some(b));
         }
         assert_eq!(
             describe_verdict(Verdict::Rejected { attribute_index: 2 }),
@@ -1751,15 +2030,42 @@ mod tests {
 
     #[test]
     fn verdict_bytes_are_the_registrys() {
-        assert_eq!(verdict_byte(Verdict::Valid), 0);
-        assert_eq!(verdict_byte(Verdict::Rejected { attribute_index: 0 }), 1);
-        assert_eq!(verdict_byte(Verdict::Rejected { attribute_index: 3 }), 4);
-        assert_eq!(
-            verdict_byte(Verdict::Rejected {
-                attribute_index: u16::MAX
-            }),
-            255
-        );
+        let rejected = |attribute_index| Verdict::Rejected { attribute_index };
+        assert_eq!(verdict_byte(Verdict::Valid), Some(0));
+        assert_eq!(verdict_byte(rejected(0)), Some(1));
+        assert_eq!(verdict_byte(rejected(3)), Some(4));
+        assert_eq!(verdict_byte(rejected(253)), Some(254));
+        assert_eq!(verdict_byte(rejected(u16::MAX)), Some(255));
+        for i in [254, 255, 256, 1000, u16::MAX - 1] {
+            assert_eq!(verdict_byte(rejected(i)), None, "{i}");
+        }
+    }
+
+    #[test]
+    fn an_ack_verdict_without_a_registry_byte_fails() {
+        let (good, facts, _) = fixture();
+        for i in [254, 300, u16::MAX - 1] {
+            let mut bundle = good.clone();
+            bundle.record_anchor.as_mut().unwrap().verdict =
+                Verdict::Rejected { attribute_index: i };
+            let report = bundle.verify_offline(&Pinned::default());
+            let failure = report.first_failure().unwrap();
+            assert_eq!(failure.code(), "ack_mismatch", "{i}");
+            assert!(
+                failure.to_string().contains("none a registry can give"),
+                "{failure}"
+            );
+            // Even when the chain is asked: the external validator's 255 is not index 254.
+            let mut facts = facts.clone();
+            facts.record_event.as_mut().unwrap().verdict = 255;
+            let mut report = Report::default();
+            report.check_chain(&bundle, &facts);
+            assert_eq!(
+                report.first_failure().map(ProofFailure::code),
+                Some("record_anchor_mismatch"),
+                "{i}"
+            );
+        }
     }
 
     #[test]

@@ -211,7 +211,7 @@ mod hex_sig {
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
         let text = String::deserialize(d)?;
         let mut out = [0u8; 64];
-        hex::decode_to_slice(&text, &mut out)
+        hex::decode_to_slice(crate::json::hex_digits(&text), &mut out)
             .map_err(|_| D::Error::custom("expected 64 bytes as hex"))?;
         Ok(out)
     }

@@ -62,6 +62,10 @@ pub enum Rule {
 }
 
 /// One broken rule of one attribute.
+///
+/// Unlike the crate's other JSON types this one does not refuse unknown fields: serde cannot
+/// combine `deny_unknown_fields` with the flattened [`Rule`]. It is a report the relay and
+/// the browser write, never evidence a verifier reads.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
 pub struct Violation {
     /// The attribute concerned.

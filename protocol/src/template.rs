@@ -24,7 +24,7 @@ const MAX_UNIT: usize = 32;
 
 /// An attribute's type, with the rules that belong to that type.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "type", rename_all = "snake_case", from = "KindJson")]
 pub enum AttributeKind {
     /// A fixed-point number with `scale` decimal digits, optionally bounded (inclusive,
     /// in mantissa units: `min: 350, scale: 1` means 35.0).
@@ -59,6 +59,46 @@ pub enum AttributeKind {
     },
     /// Yes or no; on chain as 0 or 1.
     Boolean,
+}
+
+/// What an [`AttributeKind`] is read from: the same shape, but `Boolean` as an empty struct
+/// variant, since serde lets an internally tagged *unit* variant carry unknown fields even
+/// under `deny_unknown_fields` (`{"type":"boolean","max":1}` would read).
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum KindJson {
+    Integer {
+        scale: u8,
+        #[serde(default)]
+        min: Option<i64>,
+        #[serde(default)]
+        max: Option<i64>,
+    },
+    Text {
+        max_len: u32,
+    },
+    Enum {
+        values: Vec<String>,
+    },
+    Date {
+        #[serde(default)]
+        min: Option<Date>,
+        #[serde(default)]
+        max: Option<Date>,
+    },
+    Boolean {},
+}
+
+impl From<KindJson> for AttributeKind {
+    fn from(k: KindJson) -> Self {
+        match k {
+            KindJson::Integer { scale, min, max } => Self::Integer { scale, min, max },
+            KindJson::Text { max_len } => Self::Text { max_len },
+            KindJson::Enum { values } => Self::Enum { values },
+            KindJson::Date { min, max } => Self::Date { min, max },
+            KindJson::Boolean {} => Self::Boolean,
+        }
+    }
 }
 
 impl AttributeKind {
@@ -491,5 +531,85 @@ impl Canonical for Template {
             attributes,
             roles,
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_attribute_kind_refuses_unknown_fields() {
+        for (json, kind) in [
+            (
+                r#"{"type":"integer","scale":1,"min":-5}"#,
+                AttributeKind::Integer {
+                    scale: 1,
+                    min: Some(-5),
+                    max: None,
+                },
+            ),
+            (
+                r#"{"type":"text","max_len":10}"#,
+                AttributeKind::Text { max_len: 10 },
+            ),
+            (
+                r#"{"type":"enum","values":["a"]}"#,
+                AttributeKind::Enum {
+                    values: vec!["a".into()],
+                },
+            ),
+            (
+                r#"{"type":"date","max":"2000-01-01"}"#,
+                AttributeKind::Date {
+                    min: None,
+                    max: Some("2000-01-01".parse().unwrap()),
+                },
+            ),
+            (r#"{"type":"boolean"}"#, AttributeKind::Boolean),
+        ] {
+            assert_eq!(serde_json::from_str::<AttributeKind>(json).unwrap(), kind);
+            let back = serde_json::to_value(&kind).unwrap();
+            assert_eq!(serde_json::from_value::<AttributeKind>(back).unwrap(), kind);
+            // A field of another kind counts as unknown too.
+            for field in ["zz", "values", "max_len"] {
+                let mut extra: serde_json::Value = serde_json::from_str(json).unwrap();
+                if extra.get(field).is_some() {
+                    continue;
+                }
+                extra[field] = serde_json::json!(1);
+                let err = serde_json::from_value::<AttributeKind>(extra)
+                    .unwrap_err()
+                    .to_string();
+                assert!(
+                    err.contains(&format!("unknown field `{field}`")),
+                    "{json}: {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_template_refuses_unknown_fields_at_every_level() {
+        let good = serde_json::json!({
+            "id": "t", "version": 1, "title": "T",
+            "attributes": [{"name": "a", "label": "A", "kind": {"type": "boolean"}, "required": true, "on_chain": true}],
+            "roles": ["nurse"]
+        });
+        assert!(serde_json::from_value::<Template>(good.clone()).is_ok());
+        for at in ["", "/attributes/0", "/attributes/0/kind"] {
+            let mut v = good.clone();
+            v.pointer_mut(at)
+                .unwrap()
+                .as_object_mut()
+                .unwrap()
+                .insert("zz".into(), serde_json::json!(1));
+            let err = serde_json::from_value::<Template>(v).unwrap_err();
+            assert!(
+                err.to_string().contains("unknown field `zz`"),
+                "{at}: {err}"
+            );
+        }
     }
 }

@@ -23,7 +23,12 @@ pub const MAX_ATTRIBUTES: usize = 64;
 
 /// One attribute value.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+#[serde(
+    tag = "type",
+    content = "value",
+    rename_all = "snake_case",
+    deny_unknown_fields
+)]
 pub enum Value {
     /// A fixed-point number's mantissa (the template gives the scale).
     Integer(i64),
@@ -349,6 +354,23 @@ pub fn format_fixed(mantissa: i64, scale: u8) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_refuses_unknown_fields() {
+        let v: Value = serde_json::from_str(r#"{"type":"integer","value":72}"#).unwrap();
+        assert_eq!(v, Value::Integer(72));
+        for json in [
+            r#"{"type":"integer","value":72,"unit":"bpm"}"#,
+            r#"{"type":"boolean","value":true,"x":null}"#,
+        ] {
+            let err = serde_json::from_str::<Value>(json).unwrap_err().to_string();
+            // serde's words for an unknown key of an adjacently tagged enum.
+            assert!(
+                err.contains(r#"expected "type" or "value""#),
+                "{json}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn fixed_point_parses_exactly() {

@@ -1,11 +1,14 @@
-//! Property tests: encode/decode round trips, one canonical encoding per value, and
-//! authenticated encryption that refuses any single-bit change. Native only (proptest
+//! Property tests: encode/decode round trips, one canonical encoding per value,
+//! authenticated encryption that refuses any single-bit change, and values hashes that tell
+//! any two value lists apart. Native only (proptest
 //! seeds itself from the OS); the golden vectors cover the same code on wasm32.
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mediblock_protocol::encoding::Canonical;
 use mediblock_protocol::envelope::Envelope;
+use mediblock_protocol::generator::values_hash;
+use mediblock_protocol::hash::keccak256;
 use mediblock_protocol::ids::{
     AttrName, Commitment, PatientId, Salt, TemplateRef, TemplateVersion, TxId, UnixMillis, UserId,
 };
@@ -154,5 +157,26 @@ proptest! {
         let kx = x.agree(&y.public(), Purpose::UserRelay).unwrap();
         let ky = y.agree(&x.public(), Purpose::UserRelay).unwrap();
         prop_assert_eq!(kx.id(), ky.id());
+    }
+
+    #[test]
+    fn values_hash_is_keccak_of_the_big_endian_words(
+        values in proptest::collection::vec(any::<i64>(), 0..17),
+        at in any::<prop::sample::Index>(),
+        delta in 1i64..,
+    ) {
+        let words: Vec<u8> = values.iter().flat_map(|v| v.to_be_bytes()).collect();
+        prop_assert_eq!(values_hash(&values), keccak256(&words));
+        // Another value, one value more or one fewer: another hash.
+        if !values.is_empty() {
+            let mut other = values.clone();
+            let i = at.index(values.len());
+            other[i] = other[i].wrapping_add(delta);
+            prop_assert_ne!(values_hash(&other), values_hash(&values));
+            prop_assert_ne!(values_hash(&values[1..]), values_hash(&values));
+        }
+        let mut longer = values.clone();
+        longer.push(0);
+        prop_assert_ne!(values_hash(&longer), values_hash(&values));
     }
 }
