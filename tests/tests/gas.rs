@@ -4,8 +4,9 @@
 //! `cargo test -p mediblock-e2e --test gas -- --nocapture` prints the table that
 //! docs/BENCHMARKS.md ("Gas (contracts)") reproduces.
 //!
-//! A record's anchor marks its ticket used in the registry's bitmap, 256 tickets to a storage
-//! word. The first ticket of a word pays for a fresh slot (22,100 gas, cold zero to non-zero);
+//! A record's anchor marks its ticket used in its log's bitmap (the sending or co-signing
+//! relay's ticket space), 256 tickets to a storage word, and logs the hash of the values it
+//! judged. The first ticket of a word pays for a fresh slot (22,100 gas, cold zero to non-zero);
 //! the other 255 rewrite a slot already non-zero (5,000: 2,100 cold read + 2,900). So each
 //! path is measured over one whole word of 256 consecutive tickets, as a store issues them:
 //! the budgets are asserted for every anchor whose word is already in use (255 in 256) and

@@ -2,58 +2,22 @@
 //! per-record anchoring with on-chain rule checks, verdicts, events, and admin guards.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use alloy::primitives::{Address, Bytes, FixedBytes};
-use alloy::providers::{DynProvider, Provider};
-use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::primitives::{Address, FixedBytes, U256};
+use alloy::providers::Provider;
 use alloy::sol_types::SolEvent;
-use mediblock_e2e::fixture::{Chain, TICKET_BASE};
+use mediblock_e2e::fixture::{
+    Chain, RELAY, RELAY_NEW_KEY, TICKET_BASE, anchored, call_revert_of, packed_values_hash,
+    revert_of, send_mined,
+};
 use mediblock_e2e::registry::{
-    self, Anchor, AnchorPath, AnchoredRecord, MediBlockRegistry, RegistryError, Rule, SendError,
-    Verdict,
+    self, Anchor, AnchorPath, AnchoredRecord, MediBlockRegistry, RegistryError, Rule, Verdict,
 };
 use mediblock_protocol::ids::TxId;
 use mediblock_protocol::template::Template;
 
-/// The registry error a failed raw transaction reverted with.
-fn revert_of<T: std::fmt::Debug>(result: Result<T, SendError>) -> RegistryError {
-    let err = result.expect_err("the transaction should revert");
-    err.registry_error()
-        .unwrap_or_else(|| panic!("not a registry revert: {err}"))
-}
-
-/// The registry error a failed contract call reverted with.
-fn call_revert_of<T: std::fmt::Debug>(result: Result<T, alloy::contract::Error>) -> RegistryError {
-    let err = result.expect_err("the call should revert");
-    registry::registry_error(&err).unwrap_or_else(|| panic!("not a registry revert: {err}"))
-}
-
-/// Sends `calldata` with a fixed gas limit, skipping estimation, so that a transaction that
-/// reverts is still mined: its receipt, with status false, proves the revert happened on chain.
-async fn send_mined(provider: &DynProvider, to: Address, calldata: Bytes) -> TransactionReceipt {
-    let tx = TransactionRequest::default()
-        .to(to)
-        .input(calldata.into())
-        .gas_limit(300_000);
-    provider
-        .send_transaction(tx)
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap()
-}
-
 /// The ticket of an anchor's tid.
 fn ticket_of(anchor: &Anchor) -> u64 {
     TxId::from_bytes(anchor.tid).ticket()
-}
-
-/// The single RecordAnchored event of a receipt.
-fn anchored(chain: &Chain, receipt: &alloy::rpc::types::TransactionReceipt) -> AnchoredRecord {
-    assert!(receipt.status(), "transaction failed");
-    let mut events = AnchoredRecord::from_receipt(receipt, chain.address());
-    assert_eq!(events.len(), 1, "exactly one RecordAnchored event");
-    events.remove(0)
 }
 
 #[tokio::test]
@@ -75,6 +39,17 @@ async fn deploys_with_admin_relay_wallet_and_template() {
         r.relays().call().await.unwrap(),
         vec![chain.relay_address()]
     );
+    // Version 2, and the relay writes the first log.
+    assert_eq!(
+        r.registryVersion().call().await.unwrap(),
+        registry::REGISTRY_VERSION
+    );
+    assert_eq!(r.logCount().call().await.unwrap(), 1);
+    assert_eq!(chain.log, 1);
+    assert_eq!(r.logOf(chain.relay_address()).call().await.unwrap(), 1);
+    assert_eq!(r.logWriter(1).call().await.unwrap(), chain.relay_address());
+    assert_eq!(r.logOf(chain.wallet_address()).call().await.unwrap(), 0);
+    assert_eq!(r.logWriter(2).call().await.unwrap(), Address::ZERO);
     assert_eq!(r.templateCount().call().await.unwrap(), 1);
     assert_eq!(chain.handle, 1);
     assert_eq!(r.activeTemplates().call().await.unwrap(), vec![1u16]);
@@ -123,6 +98,8 @@ async fn anchors_a_valid_record_and_logs_it() {
         AnchoredRecord {
             tid: anchor.tid,
             commitment: anchor.commitment,
+            values_hash: packed_values_hash(&[72, 368, 1]),
+            log: chain.log,
             submitter: chain.relay_address(),
             handle: chain.handle,
             verdict: Verdict::Valid,
@@ -187,6 +164,14 @@ async fn anchors_out_of_range_records_as_rejected_with_the_first_failing_attribu
         let event = anchored(&chain, &receipt);
         assert_eq!(event.verdict, *verdict, "values {values:?}");
         assert_eq!(event.tid, anchor.tid);
+        // Valid or rejected, the event names the values that verdict is about.
+        assert_eq!(
+            event.values_hash,
+            packed_values_hash(values),
+            "values {values:?}"
+        );
+        assert_eq!(event.values_hash, anchor.values_hash());
+        assert_eq!(event.log, chain.log);
         // A rejected record uses its ticket too: it is anchored, not reverted.
         assert!(chain.ticket_used(ticket_of(&anchor)).await.unwrap());
         assert_eq!(chain.records_of(&anchor.tid).await.unwrap(), vec![event]);
@@ -325,20 +310,36 @@ async fn refuses_senders_that_are_not_relays() {
         RegistryError::Unauthorized(_)
     ));
     assert!(chain.admin.relays().call().await.unwrap().is_empty());
-
-    // Added back, it may anchor again (its grants are rebuilt for every active template).
-    chain
-        .admin
-        .addRelay(chain.relay_address())
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
+    // Its log is frozen: nobody writes it any more.
+    let frozen = receipt
+        .decoded_log::<MediBlockRegistry::LogWriterChanged>()
         .unwrap();
+    assert_eq!((frozen.log, frozen.writer), (chain.log, Address::ZERO));
     assert_eq!(
-        anchored(&chain, &chain.relay_anchors(&anchor).await.unwrap()).verdict,
-        Verdict::Valid
+        chain
+            .admin
+            .logOf(chain.relay_address())
+            .call()
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        chain.admin.logWriter(chain.log).call().await.unwrap(),
+        Address::ZERO
+    );
+
+    // Added back, it may anchor again (its grants are rebuilt for every active template),
+    // into a new log of its own.
+    let log = chain.add_relay(RELAY).await.unwrap();
+    assert_eq!(log, chain.log + 1);
+    let event = anchored(&chain, &chain.relay_anchors(&anchor).await.unwrap());
+    assert_eq!((event.verdict, event.log), (Verdict::Valid, log));
+    let ticket = ticket_of(&anchor);
+    assert!(chain.ticket_used_in(log, ticket).await.unwrap());
+    assert!(
+        !chain.ticket_used(ticket).await.unwrap(),
+        "the frozen log is untouched"
     );
 }
 
@@ -358,7 +359,8 @@ async fn refuses_a_second_anchor_of_the_same_tid() {
         revert_of(chain.relay_anchors(&other).await),
         RegistryError::AlreadyAnchored(_)
     ));
-    // And through the wallet path.
+    // And through the wallet path with the same relay's co-signature: the record goes to
+    // that relay's log, where the tid's ticket is used.
     let now = chain.now().await.unwrap();
     let cosignature = chain.cosign(&other, now + 600);
     assert!(matches!(
@@ -475,6 +477,25 @@ async fn tickets_at_word_boundaries_and_the_extremes() {
         1 << 63,
     ] {
         assert!(!chain.ticket_used(unused).await.unwrap(), "ticket {unused}");
+    }
+    // `ticketWord` shows the same bits, 256 tickets at a time; words past 2^56 - 1 hold
+    // no ticket.
+    let bits = |i: &[u32]| {
+        i.iter()
+            .fold(U256::ZERO, |acc, &b| acc | (U256::from(1) << b))
+    };
+    for (w, expected) in [
+        (0u64, bits(&[0, 255])),
+        (1, bits(&[0])),
+        (word >> 8, bits(&[255])),
+        ((word >> 8) + 1, bits(&[0])),
+        (u64::MAX >> 8, bits(&[255])),
+        (2, U256::ZERO),
+        (1 << 56, U256::ZERO),
+        (u64::MAX, U256::ZERO),
+    ] {
+        let got = chain.admin.ticketWord(chain.log, w).call().await.unwrap();
+        assert_eq!(got, expected, "word {w}");
     }
 }
 
@@ -612,6 +633,9 @@ async fn guards_every_admin_function() {
         call_revert_of(s.acceptOwnership().send().await),
         RegistryError::NotPendingOwner(_)
     ));
+    assert!(not_owner(call_revert_of(
+        s.replaceRelay(chain.relay_address(), who).send().await
+    )));
     // Relays and wallets are not admins either.
     assert!(matches!(
         call_revert_of(chain.relay.addRelay(who).send().await),
@@ -632,6 +656,27 @@ async fn guards_every_admin_function() {
         call_revert_of(a.removeWallet(chain.relay_address()).send().await),
         RegistryError::Unauthorized(_)
     ));
+    // replaceRelay: the old key must be a relay, the new one a fresh account.
+    let relay = chain.relay_address();
+    match call_revert_of(
+        a.replaceRelay(who, chain.anvil.address(RELAY_NEW_KEY))
+            .send()
+            .await,
+    ) {
+        RegistryError::Unauthorized(e) => assert_eq!(e.account, who),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(
+        call_revert_of(a.replaceRelay(relay, Address::ZERO).send().await),
+        RegistryError::ZeroAddress(_)
+    ));
+    for taken in [relay, chain.wallet_address()] {
+        match call_revert_of(a.replaceRelay(relay, taken).send().await) {
+            RegistryError::AlreadySubmitter(e) => assert_eq!(e.account, taken),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(a.logOf(relay).call().await.unwrap(), chain.log);
     let reference = chain.template.reference();
     let same = a.registerTemplate(
         FixedBytes(reference.id.chain_id()),
