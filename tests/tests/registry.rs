@@ -2,12 +2,13 @@
 //! per-record anchoring with on-chain rule checks, verdicts, events, and admin guards.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use alloy::primitives::{Address, FixedBytes, U256};
+use alloy::primitives::{Address, B256, FixedBytes, U256};
 use alloy::providers::Provider;
 use alloy::sol_types::SolEvent;
+use mediblock_e2e::anvil::AnvilOptions;
 use mediblock_e2e::fixture::{
-    Chain, RELAY, RELAY_NEW_KEY, TICKET_BASE, anchored, call_revert_of, packed_values_hash,
-    revert_of, send_mined,
+    Chain, RELAY, RELAY_B, RELAY_NEW_KEY, TICKET_BASE, anchored, call_revert_of,
+    packed_values_hash, revert_of, send_mined,
 };
 use mediblock_e2e::registry::{
     self, Anchor, AnchorPath, AnchoredRecord, MediBlockRegistry, RegistryError, Rule, Verdict,
@@ -820,4 +821,139 @@ async fn the_admin_module_refuses_direct_calls() {
         call_revert_of(direct.acceptOwnership().send().await),
         RegistryError::NotDelegated(_)
     ));
+}
+
+#[tokio::test]
+async fn at_most_eight_relays_and_a_key_rotation_is_not_a_ninth() {
+    let chain = Chain::start_with(&AnvilOptions {
+        accounts: 12,
+        ..AnvilOptions::default()
+    })
+    .await
+    .unwrap();
+    // The fixture's relay and seven more: accounts 4..=10.
+    let mut logs = vec![chain.log];
+    for account in 4..=10 {
+        logs.push(chain.add_relay(account).await.unwrap());
+    }
+    assert_eq!(logs, (1..=8).collect::<Vec<u16>>(), "one new log each");
+    assert_eq!(chain.admin.relays().call().await.unwrap().len(), 8);
+    match call_revert_of(chain.admin.addRelay(chain.anvil.address(11)).send().await) {
+        RegistryError::LimitReached(e) => assert_eq!(e.limit, U256::from(8)),
+        other => panic!("unexpected {other:?}"),
+    }
+    // Rotating a key keeps the count: the new key takes the old one's place and log.
+    let old = chain.anvil.address(10);
+    let new = chain.anvil.address(11);
+    chain
+        .admin
+        .replaceRelay(old, new)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let relays = chain.admin.relays().call().await.unwrap();
+    assert_eq!(relays.len(), 8);
+    assert!(relays.contains(&new) && !relays.contains(&old));
+    assert_eq!(chain.admin.logOf(new).call().await.unwrap(), 8);
+    assert_eq!(chain.admin.logCount().call().await.unwrap(), 8);
+}
+
+#[tokio::test]
+async fn log_ids_run_out_at_65535() {
+    // Reaching the last log id takes 65,534 relays added and removed, which no test can
+    // do on demand; so this test sets the registry's log counter directly with
+    // anvil_setStorageAt (a fault injected, not a real path). `_logCount` is slot 12 of
+    // RegistryStorage's layout: checked against the view before it is written.
+    const LOG_COUNT_SLOT: u64 = 12;
+    let chain = Chain::start().await.unwrap();
+    let provider = chain.admin.provider();
+    let slot = U256::from(LOG_COUNT_SLOT);
+    assert_eq!(
+        provider
+            .get_storage_at(chain.address(), slot)
+            .await
+            .unwrap(),
+        U256::from(chain.admin.logCount().call().await.unwrap())
+    );
+    provider
+        .raw_request::<_, bool>(
+            "anvil_setStorageAt".into(),
+            (chain.address(), slot, B256::from(U256::from(65534))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(chain.admin.logCount().call().await.unwrap(), 65534);
+
+    // The last log: its id fits in full in a record's info and in the ticket key.
+    let log = chain.add_relay(RELAY_B).await.unwrap();
+    assert_eq!(log, u16::MAX);
+    let anchor = chain.ticketed_anchor(u64::MAX, 1, &[72, 368, 1]);
+    let event = anchored(&chain, &chain.anchor_as(RELAY_B, &anchor).await.unwrap());
+    assert_eq!(
+        (event.log, event.submitter, event.handle, event.verdict),
+        (
+            u16::MAX,
+            chain.anvil.address(RELAY_B),
+            chain.handle,
+            Verdict::Valid
+        )
+    );
+    assert!(chain.ticket_used_in(u16::MAX, u64::MAX).await.unwrap());
+    for other in [0, chain.log, u16::MAX - 1] {
+        assert!(
+            !chain.ticket_used_in(other, u64::MAX).await.unwrap(),
+            "log {other}"
+        );
+    }
+    assert_eq!(
+        chain
+            .admin
+            .ticketWord(u16::MAX, u64::MAX >> 8)
+            .call()
+            .await
+            .unwrap(),
+        U256::from(1) << 255
+    );
+    let receipt = chain.checkpoint_as(RELAY_B, 1, &[1; 32]).await.unwrap();
+    let checkpoint = receipt
+        .decoded_log::<MediBlockRegistry::CheckpointAnchored>()
+        .unwrap();
+    assert_eq!((checkpoint.log, checkpoint.size), (u16::MAX, 1));
+
+    // No 65,536th log: a new relay is refused...
+    match call_revert_of(
+        chain
+            .admin
+            .addRelay(chain.anvil.address(RELAY_NEW_KEY))
+            .send()
+            .await,
+    ) {
+        RegistryError::LimitReached(e) => assert_eq!(e.limit, U256::from(65535)),
+        other => panic!("unexpected {other:?}"),
+    }
+    // ...but a key rotation needs no new log.
+    chain
+        .admin
+        .replaceRelay(
+            chain.anvil.address(RELAY_B),
+            chain.anvil.address(RELAY_NEW_KEY),
+        )
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert_eq!(
+        chain
+            .admin
+            .logOf(chain.anvil.address(RELAY_NEW_KEY))
+            .call()
+            .await
+            .unwrap(),
+        u16::MAX
+    );
 }
