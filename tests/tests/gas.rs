@@ -14,9 +14,11 @@
 //! and asserted to differ from its neighbour by exactly the fresh slot.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use alloy::primitives::{Address, FixedBytes};
+use alloy::providers::Provider;
 use alloy::rpc::types::TransactionReceipt;
 use mediblock_e2e::fixture::{Chain, TICKET_BASE};
-use mediblock_e2e::registry::{Anchor, SendError};
+use mediblock_e2e::registry::{Anchor, OrderValidator, Rule, SendError};
 
 /// Issue #4's budgets.
 const BUDGET_ANCHOR: u64 = 45_000;
@@ -169,6 +171,28 @@ fn gas_of(result: Result<TransactionReceipt, SendError>) -> u64 {
     receipt.gas_used
 }
 
+/// Gas of `registerTemplate` for a template of three range rules with `validator`.
+async fn registration_gas(chain: &Chain, salt: u8, validator: Address) -> u64 {
+    let rules = vec![Rule::range(20, 250), Rule::range(300, 450), Rule::set(0b11)];
+    let receipt = chain
+        .admin
+        .registerTemplate(
+            FixedBytes([salt; 32]),
+            1,
+            FixedBytes([salt; 32]),
+            rules,
+            validator,
+        )
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    receipt.gas_used
+}
+
 #[tokio::test]
 async fn gas_budgets() {
     let chain = Chain::start().await.unwrap();
@@ -230,6 +254,31 @@ async fn gas_budgets() {
         &mut report,
         "wallet co-signed anchor, 3 attributes",
         BUDGET_WALLET,
+    );
+
+    // Registration, an admin call: with a validator, the purity scan reads its runtime code
+    // byte by byte (not budgeted; reported so that the scan's cost is known).
+    let plain = registration_gas(&chain, 0x71, Address::ZERO).await;
+    report.row(
+        "register a template, 3 attributes, no validator",
+        plain,
+        "—",
+    );
+    let validator = OrderValidator::deploy(chain.admin.provider().clone(), vec![[0u8, 1]])
+        .await
+        .unwrap();
+    let scanned = chain
+        .admin
+        .provider()
+        .get_code_at(*validator.address())
+        .await
+        .unwrap()
+        .len();
+    let with_validator = registration_gas(&chain, 0x72, *validator.address()).await;
+    report.row(
+        &format!("register a template, 3 attributes, OrderValidator ({scanned} bytes scanned)"),
+        with_validator,
+        "—",
     );
     report.print();
 
