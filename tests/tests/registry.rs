@@ -957,3 +957,83 @@ async fn log_ids_run_out_at_65535() {
         u16::MAX
     );
 }
+
+#[tokio::test]
+async fn at_most_256_active_templates_and_the_admin_loops_fit_in_a_transaction() {
+    let chain = Chain::start().await.unwrap();
+    // The fixture's template and 255 more, without rules: 256 active. The admin's
+    // transactions have consecutive nonces, so once the last is mined all are (the view
+    // below shows they all went through).
+    let mut last = None;
+    for i in 1..256u32 {
+        let id = FixedBytes(U256::from(i).to_be_bytes::<32>());
+        let pending = chain
+            .admin
+            .registerTemplate(id, 1, id, vec![], Address::ZERO)
+            .send()
+            .await
+            .unwrap();
+        last = Some(pending);
+    }
+    assert!(last.unwrap().get_receipt().await.unwrap().status());
+    assert_eq!(
+        chain.admin.activeTemplates().call().await.unwrap().len(),
+        256
+    );
+    let extra = FixedBytes([0xee; 32]);
+    let register = || {
+        chain
+            .admin
+            .registerTemplate(extra, 1, extra, vec![], Address::ZERO)
+    };
+    match call_revert_of(register().send().await) {
+        RegistryError::LimitReached(e) => assert_eq!(e.limit, U256::from(256)),
+        other => panic!("unexpected {other:?}"),
+    }
+    // Adding, rotating and removing a relay loop over every active template: each still
+    // fits in one transaction, and leaves the grants right.
+    let b = chain.anvil.address(RELAY_B);
+    let new = chain.anvil.address(RELAY_NEW_KEY);
+    let mut gas = Vec::new();
+    for receipt in [
+        chain.admin.addRelay(b).send().await.unwrap(),
+        chain.admin.replaceRelay(b, new).send().await.unwrap(),
+        chain.admin.removeRelay(new).send().await.unwrap(),
+    ] {
+        let receipt = receipt.get_receipt().await.unwrap();
+        assert!(receipt.status());
+        gas.push(receipt.gas_used);
+    }
+    println!("addRelay, replaceRelay, removeRelay with 256 active templates: {gas:?}");
+    // Osaka caps a transaction's gas at 2^24 (EIP-7825).
+    assert!(gas.iter().all(|&g| g < 1 << 24), "{gas:?}");
+    for (who, handle) in [(b, 256u16), (new, 256), (new, 1)] {
+        assert!(!chain.admin.canAnchor(who, handle).call().await.unwrap());
+    }
+    assert!(
+        chain
+            .admin
+            .canAnchor(chain.relay_address(), 256)
+            .call()
+            .await
+            .unwrap()
+    );
+    // A deactivated template makes room for a new one.
+    chain
+        .admin
+        .setTemplateActive(7, false)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    register()
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert_eq!(chain.admin.handleOf(extra, 1).call().await.unwrap(), 257);
+}
