@@ -254,6 +254,42 @@ async fn attack1_a_second_relay_copying_a_record_lands_in_its_own_log() {
     assert_eq!(logs, vec![log_b, chain.log]);
 }
 
+#[tokio::test]
+async fn attack1_the_records_own_relay_anchoring_other_values_is_detected() {
+    let chain = Chain::start().await.unwrap();
+    // The record's own relay lies: a rejected record (temperature 47.1 °C) anchored, in
+    // the record's own log, with values that pass, by the relay and through the wallet.
+    let deadline = chain.now().await.unwrap() + 600;
+    for (seed, by_wallet) in [(1u64, false), (2, true)] {
+        let truth = [72i64, 471, 0];
+        let record = chain.anchor(seed, &truth);
+        let mut lie = record.clone();
+        lie.values = vec![72, 371, 0];
+        let receipt = if by_wallet {
+            let c = chain.cosign(&lie, deadline);
+            chain.wallet_anchors(&lie, &c).await.unwrap()
+        } else {
+            chain.relay_anchors(&lie).await.unwrap()
+        };
+        let event = anchored(&chain, &receipt);
+        // The chain says "valid", in the right log, for the right tid and commitment...
+        assert_eq!(
+            (event.tid, event.commitment, event.log, event.verdict),
+            (record.tid, record.commitment, chain.log, Verdict::Valid)
+        );
+        // ...about values that are not the record's: the verifier refuses the verdict.
+        assert_eq!(event.values_hash, packed_values_hash(&lie.values));
+        assert!(!verifier_accepts(&event, chain.log, &truth));
+        // The true values can no longer be anchored in that log: the record has no valid
+        // chain verdict at all, and the lie is on chain for good.
+        assert!(matches!(
+            revert_of(chain.relay_anchors(&record).await),
+            RegistryError::AlreadyAnchored(_)
+        ));
+        assert_eq!(chain.records_of(&record.tid).await.unwrap(), vec![event]);
+    }
+}
+
 /// The first opcode of `code` that the registry's purity scan refuses, with its position,
 /// found independently of the contract: PUSH1..PUSH32 data is skipped.
 fn first_impure(code: &[u8]) -> Option<(usize, u8)> {
