@@ -3,8 +3,9 @@
 // who may submit (relays and enrolled wallets), the transaction templates with their
 // frozen on-chain rules, and, per relay, a log: the tickets its records have used and the
 // latest checkpoint of its Merkle log. Every anchored record, with its verdict and the hash
-// of the values that verdict judged, is in its RecordAnchored event. This file holds the three operations relays and wallets send; the admin functions
-// and views live in MediBlockRegistryAdmin, reached through the fallback.
+// of the values that verdict judged, is in its RecordAnchored event. This file holds the
+// three operations relays and wallets send; the admin functions and views live in
+// MediBlockRegistryAdmin, reached through the fallback.
 // docs/CONTRACTS.md explains every function, event and invariant.
 pragma solidity 0.8.37;
 
@@ -32,11 +33,11 @@ import {RegistryStorage} from "./RegistryStorage.sol";
 ///
 /// (big-endian throughout; a tid is a relay-issued ticket u64 then 8 random bytes, and the
 /// registry marks each ticket used once in the ticket space of the relay's log: the
-/// sender's on OP_ANCHOR, the co-signer's on OP_ANCHOR_COSIGNED). Any other calldata is a standard ABI call of the
-/// admin module (MediBlockRegistryAdmin), executed here by DELEGATECALL on this contract's
-/// storage; the artifact's ABI is that module's ABI. No module function selector starts
-/// with 0x01, 0x02 or 0x03 (the build script checks), so an ABI call never reaches an
-/// operation.
+/// sender's on OP_ANCHOR, the co-signer's on OP_ANCHOR_COSIGNED). Any other calldata is a
+/// standard ABI call of the admin module (MediBlockRegistryAdmin), executed here by
+/// DELEGATECALL on this contract's storage; the artifact's ABI is that module's ABI. No
+/// module function selector starts with 0x01, 0x02 or 0x03 (the build script checks), so
+/// an ABI call never reaches an operation.
 contract MediBlockRegistry is RegistryStorage {
     uint256 private constant OP_ANCHOR = 0x01;
     uint256 private constant OP_ANCHOR_COSIGNED = 0x02;

@@ -148,7 +148,7 @@ abstract contract RegistryStorage {
     /// @notice The template is already in the requested state.
     error TemplateStatusUnchanged(uint16 handle, bool active);
     /// @notice A record whose tid carries the same ticket (the tid's first 8 bytes) was
-    /// already anchored: this tid itself, or another with the same ticket.
+    /// already anchored in the same log: this tid itself, or another with the same ticket.
     error AlreadyAnchored(bytes16 tid);
     /// @notice Calldata or a value list has the wrong length for the operation or template.
     error BadLength(uint256 got, uint256 expected);

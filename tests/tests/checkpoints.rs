@@ -28,7 +28,12 @@ fn random_leaves(rng: &mut ChaCha20Rng, count: usize) -> Vec<Hash32> {
 #[tokio::test]
 async fn accepts_only_growing_checkpoints() {
     let chain = Chain::start().await.unwrap();
-    let before = chain.admin.latestCheckpoint().call().await.unwrap();
+    let before = chain
+        .admin
+        .latestCheckpoint(chain.log)
+        .call()
+        .await
+        .unwrap();
     assert_eq!((before.size, before.root, before.count), (0, B256::ZERO, 0));
     // Size 0 is not growth.
     match chain
@@ -46,10 +51,15 @@ async fn accepts_only_growing_checkpoints() {
         .unwrap();
     assert_eq!(event.address, chain.address());
     assert_eq!(
-        (event.size, event.root, event.submitter),
-        (10, B256::from([0xaa; 32]), chain.relay_address())
+        (event.log, event.size, event.root, event.submitter),
+        (chain.log, 10, B256::from([0xaa; 32]), chain.relay_address())
     );
-    let latest = chain.admin.latestCheckpoint().call().await.unwrap();
+    let latest = chain
+        .admin
+        .latestCheckpoint(chain.log)
+        .call()
+        .await
+        .unwrap();
     assert_eq!(
         (latest.size, latest.root, latest.count),
         (10, B256::from([0xaa; 32]), 1)
@@ -73,7 +83,12 @@ async fn accepts_only_growing_checkpoints() {
         .relay_checkpoints(u64::MAX, &[0xdd; 32])
         .await
         .unwrap();
-    let latest = chain.admin.latestCheckpoint().call().await.unwrap();
+    let latest = chain
+        .admin
+        .latestCheckpoint(chain.log)
+        .call()
+        .await
+        .unwrap();
     assert_eq!(
         (latest.size, latest.root, latest.count),
         (u64::MAX, B256::from([0xdd; 32]), 3)
@@ -90,6 +105,7 @@ async fn accepts_only_growing_checkpoints() {
 async fn inclusion_and_consistency_proofs_of_the_protocol_crate_verify_on_chain() {
     let chain = Chain::start().await.unwrap();
     let reg = &chain.admin;
+    let log = chain.log;
     let mut rng = ChaCha20Rng::seed_from_u64(0x6d65_6469);
     let leaves = random_leaves(&mut rng, 700);
 
@@ -124,7 +140,7 @@ async fn inclusion_and_consistency_proofs_of_the_protocol_crate_verify_on_chain(
             let (i, n, path) = (index as u64, size as u64, b256s(&proof.path));
             // ...and the contract agrees with it.
             assert!(
-                reg.verifyInclusion(leaf, i, n, path.clone())
+                reg.verifyInclusion(log, leaf, i, n, path.clone())
                     .call()
                     .await
                     .unwrap(),
@@ -138,6 +154,13 @@ async fn inclusion_and_consistency_proofs_of_the_protocol_crate_verify_on_chain(
                 B256::from(root)
             );
             proofs_checked += 1;
+            // The same proof says nothing about another log (log 2 has no checkpoint).
+            assert!(
+                !reg.verifyInclusion(log + 1, leaf, i, n, path.clone())
+                    .call()
+                    .await
+                    .unwrap()
+            );
 
             // Tampered proofs are refused.
             let mut bad = Vec::new();
@@ -163,7 +186,7 @@ async fn inclusion_and_consistency_proofs_of_the_protocol_crate_verify_on_chain(
             bad.push((leaf, i, n + 1, path.clone()));
             for (l, i, n, p) in bad {
                 assert!(
-                    !reg.verifyInclusion(l, i, n, p).call().await.unwrap(),
+                    !reg.verifyInclusion(log, l, i, n, p).call().await.unwrap(),
                     "tampered {index}/{size}"
                 );
             }
@@ -229,7 +252,7 @@ async fn inclusion_and_consistency_proofs_of_the_protocol_crate_verify_on_chain(
             let proof = merkle::inclusion_proof::<Keccak256Tree>(&leaves[..old], 0).unwrap();
             let leaf = B256::from(leaves[0]);
             assert!(
-                !reg.verifyInclusion(leaf, 0, old as u64, b256s(&proof.path))
+                !reg.verifyInclusion(log, leaf, 0, old as u64, b256s(&proof.path))
                     .call()
                     .await
                     .unwrap()

@@ -4,8 +4,9 @@
 //! `cargo test -p mediblock-e2e --test gas -- --nocapture` prints the table that
 //! docs/BENCHMARKS.md ("Gas (contracts)") reproduces.
 //!
-//! A record's anchor marks its ticket used in the registry's bitmap, 256 tickets to a storage
-//! word. The first ticket of a word pays for a fresh slot (22,100 gas, cold zero to non-zero);
+//! A record's anchor marks its ticket used in its log's bitmap (the sending or co-signing
+//! relay's ticket space), 256 tickets to a storage word, and logs the hash of the values it
+//! judged. The first ticket of a word pays for a fresh slot (22,100 gas, cold zero to non-zero);
 //! the other 255 rewrite a slot already non-zero (5,000: 2,100 cold read + 2,900). So each
 //! path is measured over one whole word of 256 consecutive tickets, as a store issues them:
 //! the budgets are asserted for every anchor whose word is already in use (255 in 256) and
@@ -13,9 +14,11 @@
 //! and asserted to differ from its neighbour by exactly the fresh slot.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use alloy::primitives::{Address, FixedBytes};
+use alloy::providers::Provider;
 use alloy::rpc::types::TransactionReceipt;
 use mediblock_e2e::fixture::{Chain, TICKET_BASE};
-use mediblock_e2e::registry::{Anchor, SendError};
+use mediblock_e2e::registry::{Anchor, OrderValidator, Rule, SendError};
 
 /// Issue #4's budgets.
 const BUDGET_ANCHOR: u64 = 45_000;
@@ -168,6 +171,28 @@ fn gas_of(result: Result<TransactionReceipt, SendError>) -> u64 {
     receipt.gas_used
 }
 
+/// Gas of `registerTemplate` for a template of three range rules with `validator`.
+async fn registration_gas(chain: &Chain, salt: u8, validator: Address) -> u64 {
+    let rules = vec![Rule::range(20, 250), Rule::range(300, 450), Rule::set(0b11)];
+    let receipt = chain
+        .admin
+        .registerTemplate(
+            FixedBytes([salt; 32]),
+            1,
+            FixedBytes([salt; 32]),
+            rules,
+            validator,
+        )
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    receipt.gas_used
+}
+
 #[tokio::test]
 async fn gas_budgets() {
     let chain = Chain::start().await.unwrap();
@@ -229,6 +254,31 @@ async fn gas_budgets() {
         &mut report,
         "wallet co-signed anchor, 3 attributes",
         BUDGET_WALLET,
+    );
+
+    // Registration, an admin call: with a validator, the purity scan reads its runtime code
+    // byte by byte (not budgeted; reported so that the scan's cost is known).
+    let plain = registration_gas(&chain, 0x71, Address::ZERO).await;
+    report.row(
+        "register a template, 3 attributes, no validator",
+        plain,
+        "—",
+    );
+    let validator = OrderValidator::deploy(chain.admin.provider().clone(), vec![[0u8, 1]])
+        .await
+        .unwrap();
+    let scanned = chain
+        .admin
+        .provider()
+        .get_code_at(*validator.address())
+        .await
+        .unwrap()
+        .len();
+    let with_validator = registration_gas(&chain, 0x72, *validator.address()).await;
+    report.row(
+        &format!("register a template, 3 attributes, OrderValidator ({scanned} bytes scanned)"),
+        with_validator,
+        "—",
     );
     report.print();
 

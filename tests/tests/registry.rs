@@ -2,58 +2,23 @@
 //! per-record anchoring with on-chain rule checks, verdicts, events, and admin guards.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use alloy::primitives::{Address, Bytes, FixedBytes};
-use alloy::providers::{DynProvider, Provider};
-use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::primitives::{Address, B256, FixedBytes, U256};
+use alloy::providers::Provider;
 use alloy::sol_types::SolEvent;
-use mediblock_e2e::fixture::{Chain, TICKET_BASE};
+use mediblock_e2e::anvil::AnvilOptions;
+use mediblock_e2e::fixture::{
+    Chain, RELAY, RELAY_B, RELAY_NEW_KEY, TICKET_BASE, anchored, call_revert_of,
+    packed_values_hash, revert_of, send_mined,
+};
 use mediblock_e2e::registry::{
-    self, Anchor, AnchorPath, AnchoredRecord, MediBlockRegistry, RegistryError, Rule, SendError,
-    Verdict,
+    self, Anchor, AnchorPath, AnchoredRecord, MediBlockRegistry, RegistryError, Rule, Verdict,
 };
 use mediblock_protocol::ids::TxId;
 use mediblock_protocol::template::Template;
 
-/// The registry error a failed raw transaction reverted with.
-fn revert_of<T: std::fmt::Debug>(result: Result<T, SendError>) -> RegistryError {
-    let err = result.expect_err("the transaction should revert");
-    err.registry_error()
-        .unwrap_or_else(|| panic!("not a registry revert: {err}"))
-}
-
-/// The registry error a failed contract call reverted with.
-fn call_revert_of<T: std::fmt::Debug>(result: Result<T, alloy::contract::Error>) -> RegistryError {
-    let err = result.expect_err("the call should revert");
-    registry::registry_error(&err).unwrap_or_else(|| panic!("not a registry revert: {err}"))
-}
-
-/// Sends `calldata` with a fixed gas limit, skipping estimation, so that a transaction that
-/// reverts is still mined: its receipt, with status false, proves the revert happened on chain.
-async fn send_mined(provider: &DynProvider, to: Address, calldata: Bytes) -> TransactionReceipt {
-    let tx = TransactionRequest::default()
-        .to(to)
-        .input(calldata.into())
-        .gas_limit(300_000);
-    provider
-        .send_transaction(tx)
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap()
-}
-
 /// The ticket of an anchor's tid.
 fn ticket_of(anchor: &Anchor) -> u64 {
     TxId::from_bytes(anchor.tid).ticket()
-}
-
-/// The single RecordAnchored event of a receipt.
-fn anchored(chain: &Chain, receipt: &alloy::rpc::types::TransactionReceipt) -> AnchoredRecord {
-    assert!(receipt.status(), "transaction failed");
-    let mut events = AnchoredRecord::from_receipt(receipt, chain.address());
-    assert_eq!(events.len(), 1, "exactly one RecordAnchored event");
-    events.remove(0)
 }
 
 #[tokio::test]
@@ -75,6 +40,17 @@ async fn deploys_with_admin_relay_wallet_and_template() {
         r.relays().call().await.unwrap(),
         vec![chain.relay_address()]
     );
+    // Version 2, and the relay writes the first log.
+    assert_eq!(
+        r.registryVersion().call().await.unwrap(),
+        registry::REGISTRY_VERSION
+    );
+    assert_eq!(r.logCount().call().await.unwrap(), 1);
+    assert_eq!(chain.log, 1);
+    assert_eq!(r.logOf(chain.relay_address()).call().await.unwrap(), 1);
+    assert_eq!(r.logWriter(1).call().await.unwrap(), chain.relay_address());
+    assert_eq!(r.logOf(chain.wallet_address()).call().await.unwrap(), 0);
+    assert_eq!(r.logWriter(2).call().await.unwrap(), Address::ZERO);
     assert_eq!(r.templateCount().call().await.unwrap(), 1);
     assert_eq!(chain.handle, 1);
     assert_eq!(r.activeTemplates().call().await.unwrap(), vec![1u16]);
@@ -123,6 +99,8 @@ async fn anchors_a_valid_record_and_logs_it() {
         AnchoredRecord {
             tid: anchor.tid,
             commitment: anchor.commitment,
+            values_hash: packed_values_hash(&[72, 368, 1]),
+            log: chain.log,
             submitter: chain.relay_address(),
             handle: chain.handle,
             verdict: Verdict::Valid,
@@ -187,6 +165,14 @@ async fn anchors_out_of_range_records_as_rejected_with_the_first_failing_attribu
         let event = anchored(&chain, &receipt);
         assert_eq!(event.verdict, *verdict, "values {values:?}");
         assert_eq!(event.tid, anchor.tid);
+        // Valid or rejected, the event names the values that verdict is about.
+        assert_eq!(
+            event.values_hash,
+            packed_values_hash(values),
+            "values {values:?}"
+        );
+        assert_eq!(event.values_hash, anchor.values_hash());
+        assert_eq!(event.log, chain.log);
         // A rejected record uses its ticket too: it is anchored, not reverted.
         assert!(chain.ticket_used(ticket_of(&anchor)).await.unwrap());
         assert_eq!(chain.records_of(&anchor.tid).await.unwrap(), vec![event]);
@@ -325,20 +311,36 @@ async fn refuses_senders_that_are_not_relays() {
         RegistryError::Unauthorized(_)
     ));
     assert!(chain.admin.relays().call().await.unwrap().is_empty());
-
-    // Added back, it may anchor again (its grants are rebuilt for every active template).
-    chain
-        .admin
-        .addRelay(chain.relay_address())
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
+    // Its log is frozen: nobody writes it any more.
+    let frozen = receipt
+        .decoded_log::<MediBlockRegistry::LogWriterChanged>()
         .unwrap();
+    assert_eq!((frozen.log, frozen.writer), (chain.log, Address::ZERO));
     assert_eq!(
-        anchored(&chain, &chain.relay_anchors(&anchor).await.unwrap()).verdict,
-        Verdict::Valid
+        chain
+            .admin
+            .logOf(chain.relay_address())
+            .call()
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        chain.admin.logWriter(chain.log).call().await.unwrap(),
+        Address::ZERO
+    );
+
+    // Added back, it may anchor again (its grants are rebuilt for every active template),
+    // into a new log of its own.
+    let log = chain.add_relay(RELAY).await.unwrap();
+    assert_eq!(log, chain.log + 1);
+    let event = anchored(&chain, &chain.relay_anchors(&anchor).await.unwrap());
+    assert_eq!((event.verdict, event.log), (Verdict::Valid, log));
+    let ticket = ticket_of(&anchor);
+    assert!(chain.ticket_used_in(log, ticket).await.unwrap());
+    assert!(
+        !chain.ticket_used(ticket).await.unwrap(),
+        "the frozen log is untouched"
     );
 }
 
@@ -358,7 +360,8 @@ async fn refuses_a_second_anchor_of_the_same_tid() {
         revert_of(chain.relay_anchors(&other).await),
         RegistryError::AlreadyAnchored(_)
     ));
-    // And through the wallet path.
+    // And through the wallet path with the same relay's co-signature: the record goes to
+    // that relay's log, where the tid's ticket is used.
     let now = chain.now().await.unwrap();
     let cosignature = chain.cosign(&other, now + 600);
     assert!(matches!(
@@ -475,6 +478,25 @@ async fn tickets_at_word_boundaries_and_the_extremes() {
         1 << 63,
     ] {
         assert!(!chain.ticket_used(unused).await.unwrap(), "ticket {unused}");
+    }
+    // `ticketWord` shows the same bits, 256 tickets at a time; words past 2^56 - 1 hold
+    // no ticket.
+    let bits = |i: &[u32]| {
+        i.iter()
+            .fold(U256::ZERO, |acc, &b| acc | (U256::from(1) << b))
+    };
+    for (w, expected) in [
+        (0u64, bits(&[0, 255])),
+        (1, bits(&[0])),
+        (word >> 8, bits(&[255])),
+        ((word >> 8) + 1, bits(&[0])),
+        (u64::MAX >> 8, bits(&[255])),
+        (2, U256::ZERO),
+        (1 << 56, U256::ZERO),
+        (u64::MAX, U256::ZERO),
+    ] {
+        let got = chain.admin.ticketWord(chain.log, w).call().await.unwrap();
+        assert_eq!(got, expected, "word {w}");
     }
 }
 
@@ -612,6 +634,9 @@ async fn guards_every_admin_function() {
         call_revert_of(s.acceptOwnership().send().await),
         RegistryError::NotPendingOwner(_)
     ));
+    assert!(not_owner(call_revert_of(
+        s.replaceRelay(chain.relay_address(), who).send().await
+    )));
     // Relays and wallets are not admins either.
     assert!(matches!(
         call_revert_of(chain.relay.addRelay(who).send().await),
@@ -632,6 +657,27 @@ async fn guards_every_admin_function() {
         call_revert_of(a.removeWallet(chain.relay_address()).send().await),
         RegistryError::Unauthorized(_)
     ));
+    // replaceRelay: the old key must be a relay, the new one a fresh account.
+    let relay = chain.relay_address();
+    match call_revert_of(
+        a.replaceRelay(who, chain.anvil.address(RELAY_NEW_KEY))
+            .send()
+            .await,
+    ) {
+        RegistryError::Unauthorized(e) => assert_eq!(e.account, who),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(
+        call_revert_of(a.replaceRelay(relay, Address::ZERO).send().await),
+        RegistryError::ZeroAddress(_)
+    ));
+    for taken in [relay, chain.wallet_address()] {
+        match call_revert_of(a.replaceRelay(relay, taken).send().await) {
+            RegistryError::AlreadySubmitter(e) => assert_eq!(e.account, taken),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(a.logOf(relay).call().await.unwrap(), chain.log);
     let reference = chain.template.reference();
     let same = a.registerTemplate(
         FixedBytes(reference.id.chain_id()),
@@ -775,4 +821,219 @@ async fn the_admin_module_refuses_direct_calls() {
         call_revert_of(direct.acceptOwnership().send().await),
         RegistryError::NotDelegated(_)
     ));
+}
+
+#[tokio::test]
+async fn at_most_eight_relays_and_a_key_rotation_is_not_a_ninth() {
+    let chain = Chain::start_with(&AnvilOptions {
+        accounts: 12,
+        ..AnvilOptions::default()
+    })
+    .await
+    .unwrap();
+    // The fixture's relay and seven more: accounts 4..=10.
+    let mut logs = vec![chain.log];
+    for account in 4..=10 {
+        logs.push(chain.add_relay(account).await.unwrap());
+    }
+    assert_eq!(logs, (1..=8).collect::<Vec<u16>>(), "one new log each");
+    assert_eq!(chain.admin.relays().call().await.unwrap().len(), 8);
+    match call_revert_of(chain.admin.addRelay(chain.anvil.address(11)).send().await) {
+        RegistryError::LimitReached(e) => assert_eq!(e.limit, U256::from(8)),
+        other => panic!("unexpected {other:?}"),
+    }
+    // Rotating a key keeps the count: the new key takes the old one's place and log.
+    let old = chain.anvil.address(10);
+    let new = chain.anvil.address(11);
+    chain
+        .admin
+        .replaceRelay(old, new)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let relays = chain.admin.relays().call().await.unwrap();
+    assert_eq!(relays.len(), 8);
+    assert!(relays.contains(&new) && !relays.contains(&old));
+    assert_eq!(chain.admin.logOf(new).call().await.unwrap(), 8);
+    assert_eq!(chain.admin.logCount().call().await.unwrap(), 8);
+}
+
+#[tokio::test]
+async fn log_ids_run_out_at_65535() {
+    // Reaching the last log id takes 65,534 relays added and removed, which no test can
+    // do on demand; so this test sets the registry's log counter directly with
+    // anvil_setStorageAt (a fault injected, not a real path). `_logCount` is slot 12 of
+    // RegistryStorage's layout: checked against the view before it is written.
+    const LOG_COUNT_SLOT: u64 = 12;
+    let chain = Chain::start().await.unwrap();
+    let provider = chain.admin.provider();
+    let slot = U256::from(LOG_COUNT_SLOT);
+    assert_eq!(
+        provider
+            .get_storage_at(chain.address(), slot)
+            .await
+            .unwrap(),
+        U256::from(chain.admin.logCount().call().await.unwrap())
+    );
+    provider
+        .raw_request::<_, bool>(
+            "anvil_setStorageAt".into(),
+            (chain.address(), slot, B256::from(U256::from(65534))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(chain.admin.logCount().call().await.unwrap(), 65534);
+
+    // The last log: its id fits in full in a record's info and in the ticket key.
+    let log = chain.add_relay(RELAY_B).await.unwrap();
+    assert_eq!(log, u16::MAX);
+    let anchor = chain.ticketed_anchor(u64::MAX, 1, &[72, 368, 1]);
+    let event = anchored(&chain, &chain.anchor_as(RELAY_B, &anchor).await.unwrap());
+    assert_eq!(
+        (event.log, event.submitter, event.handle, event.verdict),
+        (
+            u16::MAX,
+            chain.anvil.address(RELAY_B),
+            chain.handle,
+            Verdict::Valid
+        )
+    );
+    assert!(chain.ticket_used_in(u16::MAX, u64::MAX).await.unwrap());
+    for other in [0, chain.log, u16::MAX - 1] {
+        assert!(
+            !chain.ticket_used_in(other, u64::MAX).await.unwrap(),
+            "log {other}"
+        );
+    }
+    assert_eq!(
+        chain
+            .admin
+            .ticketWord(u16::MAX, u64::MAX >> 8)
+            .call()
+            .await
+            .unwrap(),
+        U256::from(1) << 255
+    );
+    let receipt = chain.checkpoint_as(RELAY_B, 1, &[1; 32]).await.unwrap();
+    let checkpoint = receipt
+        .decoded_log::<MediBlockRegistry::CheckpointAnchored>()
+        .unwrap();
+    assert_eq!((checkpoint.log, checkpoint.size), (u16::MAX, 1));
+
+    // No 65,536th log: a new relay is refused...
+    match call_revert_of(
+        chain
+            .admin
+            .addRelay(chain.anvil.address(RELAY_NEW_KEY))
+            .send()
+            .await,
+    ) {
+        RegistryError::LimitReached(e) => assert_eq!(e.limit, U256::from(65535)),
+        other => panic!("unexpected {other:?}"),
+    }
+    // ...but a key rotation needs no new log.
+    chain
+        .admin
+        .replaceRelay(
+            chain.anvil.address(RELAY_B),
+            chain.anvil.address(RELAY_NEW_KEY),
+        )
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert_eq!(
+        chain
+            .admin
+            .logOf(chain.anvil.address(RELAY_NEW_KEY))
+            .call()
+            .await
+            .unwrap(),
+        u16::MAX
+    );
+}
+
+#[tokio::test]
+async fn at_most_256_active_templates_and_the_admin_loops_fit_in_a_transaction() {
+    let chain = Chain::start().await.unwrap();
+    // The fixture's template and 255 more, without rules: 256 active. The admin's
+    // transactions have consecutive nonces, so once the last is mined all are (the view
+    // below shows they all went through).
+    let mut last = None;
+    for i in 1..256u32 {
+        let id = FixedBytes(U256::from(i).to_be_bytes::<32>());
+        let pending = chain
+            .admin
+            .registerTemplate(id, 1, id, vec![], Address::ZERO)
+            .send()
+            .await
+            .unwrap();
+        last = Some(pending);
+    }
+    assert!(last.unwrap().get_receipt().await.unwrap().status());
+    assert_eq!(
+        chain.admin.activeTemplates().call().await.unwrap().len(),
+        256
+    );
+    let extra = FixedBytes([0xee; 32]);
+    let register = || {
+        chain
+            .admin
+            .registerTemplate(extra, 1, extra, vec![], Address::ZERO)
+    };
+    match call_revert_of(register().send().await) {
+        RegistryError::LimitReached(e) => assert_eq!(e.limit, U256::from(256)),
+        other => panic!("unexpected {other:?}"),
+    }
+    // Adding, rotating and removing a relay loop over every active template: each still
+    // fits in one transaction, and leaves the grants right.
+    let b = chain.anvil.address(RELAY_B);
+    let new = chain.anvil.address(RELAY_NEW_KEY);
+    let mut gas = Vec::new();
+    for receipt in [
+        chain.admin.addRelay(b).send().await.unwrap(),
+        chain.admin.replaceRelay(b, new).send().await.unwrap(),
+        chain.admin.removeRelay(new).send().await.unwrap(),
+    ] {
+        let receipt = receipt.get_receipt().await.unwrap();
+        assert!(receipt.status());
+        gas.push(receipt.gas_used);
+    }
+    println!("addRelay, replaceRelay, removeRelay with 256 active templates: {gas:?}");
+    // Osaka caps a transaction's gas at 2^24 (EIP-7825).
+    assert!(gas.iter().all(|&g| g < 1 << 24), "{gas:?}");
+    for (who, handle) in [(b, 256u16), (new, 256), (new, 1)] {
+        assert!(!chain.admin.canAnchor(who, handle).call().await.unwrap());
+    }
+    assert!(
+        chain
+            .admin
+            .canAnchor(chain.relay_address(), 256)
+            .call()
+            .await
+            .unwrap()
+    );
+    // A deactivated template makes room for a new one.
+    chain
+        .admin
+        .setTemplateActive(7, false)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    register()
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert_eq!(chain.admin.handleOf(extra, 1).call().await.unwrap(), 257);
 }

@@ -4,9 +4,9 @@
 
 use alloy::primitives::{B256, U256};
 use alloy::sol_types::SolStruct;
-use mediblock_e2e::fixture::Chain;
+use mediblock_e2e::fixture::{Chain, revert_of};
 use mediblock_e2e::registry::{
-    self, AnchorPath, AnchoredRecord, Cosignature, Record, RegistryError, SendError, Verdict,
+    self, AnchorPath, AnchoredRecord, Cosignature, Record, RegistryError, Verdict,
 };
 use mediblock_protocol::ids::TxId;
 
@@ -14,12 +14,6 @@ const SECOND_WALLET: usize = 4;
 const STRANGER: usize = 3;
 const RELAY: usize = 1;
 const WALLET: usize = 2;
-
-fn revert_of<T: std::fmt::Debug>(result: Result<T, SendError>) -> RegistryError {
-    let err = result.expect_err("the transaction should revert");
-    err.registry_error()
-        .unwrap_or_else(|| panic!("not a registry revert: {err}"))
-}
 
 #[tokio::test]
 async fn an_enrolled_wallet_anchors_a_co_signed_record() {
@@ -34,9 +28,13 @@ async fn an_enrolled_wallet_anchors_a_co_signed_record() {
         let receipt = chain.wallet_anchors(&anchor, &cosignature).await.unwrap();
         assert!(receipt.status());
         let events = AnchoredRecord::from_receipt(&receipt, chain.address());
+        // The event names the values the verdict judged, and the co-signing relay's log.
+        let packed: Vec<u8> = values.iter().flat_map(|v| v.to_be_bytes()).collect();
         let expected = vec![AnchoredRecord {
             tid: anchor.tid,
             commitment: anchor.commitment,
+            values_hash: mediblock_protocol::hash::keccak256(&packed),
+            log: chain.log,
             submitter: chain.wallet_address(),
             handle: chain.handle,
             verdict,
@@ -140,15 +138,7 @@ async fn refuses_co_signatures_not_from_a_relay() {
         RegistryError::BadCosignature(_)
     ));
     // A relay signature over an inactive template is refused for that reason.
-    chain
-        .admin
-        .addRelay(chain.relay_address())
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let log = chain.add_relay(RELAY).await.unwrap();
     chain
         .admin
         .setTemplateActive(chain.handle, false)
@@ -171,13 +161,12 @@ async fn refuses_co_signatures_not_from_a_relay() {
         .get_receipt()
         .await
         .unwrap();
-    assert!(
-        chain
-            .wallet_anchors(&anchor, &cosignature)
-            .await
-            .unwrap()
-            .status()
-    );
+    // The relay added back co-signs into its new log.
+    let receipt = chain.wallet_anchors(&anchor, &cosignature).await.unwrap();
+    let events = AnchoredRecord::from_receipt(&receipt, chain.address());
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].log, events[0].path), (log, AnchorPath::Wallet));
+    assert_ne!(log, chain.log);
 }
 
 #[tokio::test]
