@@ -198,6 +198,31 @@ async fn verify(
     json: bool,
 ) -> std::process::ExitCode {
     use mediblock_relay::proof;
+    // A file of another format or version (a version 1 file, say) is a finding, not a
+    // failure to read: said as such, exit 1, and the node is not asked. Malformed pins
+    // come first (exit 2 below).
+    let unsupported = match pins.parse() {
+        Ok(_) => proof::unsupported(file),
+        Err(_) => Ok(None),
+    };
+    match unsupported {
+        Ok(Some(failure)) => {
+            if json {
+                println!(
+                    "{:#}",
+                    serde_json::json!({
+                        "verified": false,
+                        "failure": {"code": failure.code(), "message": failure.to_string()},
+                    })
+                );
+            } else {
+                println!("NOT VERIFIED ({}): {failure}", failure.code());
+            }
+            return std::process::ExitCode::from(1);
+        }
+        // Not this verifier's: or unreadable, which read_bundle below says.
+        Ok(None) | Err(_) => {}
+    }
     let checked = async {
         let pinned = pins.parse()?;
         let bundle = proof::read_bundle(file)?;

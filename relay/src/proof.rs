@@ -226,6 +226,19 @@ fn verdict_of(v: ChainVerdict) -> Verdict {
     }
 }
 
+/// Why the proof file at `path` is of another format or version than this verifier's
+/// (`unsupported_format`), read from its `format` and `version` alone; `None` when they are
+/// this verifier's, or when the file has no such fields (then [`read_bundle`] says why).
+pub fn unsupported(path: &Path) -> Result<Option<mediblock_protocol::proof::ProofFailure>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok(
+        serde_json::from_str::<mediblock_protocol::proof::ProofHeader>(&text)
+            .ok()
+            .and_then(|header| header.check().err()),
+    )
+}
+
 /// Reads a proof file (JSON).
 pub fn read_bundle(path: &Path) -> Result<ProofBundle, String> {
     let text = std::fs::read_to_string(path)

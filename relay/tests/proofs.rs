@@ -793,6 +793,25 @@ async fn proof_files_verify_with_the_chain_alone() {
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("VERIFIED"), "{text}");
+    // A file in version 1's shape (no chain.log, no content.template) is refused as of
+    // another version — a finding, exit 1 — not as a file that cannot be read.
+    let mut v1: Json = serde_json::to_value(&downloaded).unwrap();
+    v1["version"] = 1.into();
+    v1["chain"].as_object_mut().unwrap().remove("log");
+    v1["record"]["content"]
+        .as_object_mut()
+        .unwrap()
+        .remove("template");
+    let v1_file = dir.join("v1.json");
+    std::fs::write(&v1_file, v1.to_string()).unwrap();
+    let mut c = std::process::Command::new(bin);
+    c.arg("verify")
+        .arg(&v1_file)
+        .args(["--rpc", &rpc, "--json"]);
+    let out = run(c).await;
+    let result: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{result}");
+    assert_eq!(result["failure"]["code"], "unsupported_format", "{result}");
     // The stripped rejected file through the binary: the JSON carries the chain's verdict.
     let stripped_file = dir.join("stripped.json");
     std::fs::write(&stripped_file, serde_json::to_string(&stripped).unwrap()).unwrap();
