@@ -131,7 +131,17 @@ async function enrol(admin, requestText, uid) {
   return textMatching(admin, "#enrol-msg", new RegExp(`Enrolled ${uid.replace(".", "\\.")}`));
 }
 
+/** Waits until the patient list the sign-in landed on has checked its records: a view still
+ * loading when the next page is opened renders over that page, and the app then shows the
+ * newer page again, afresh (so what was typed into it meanwhile is lost). */
+async function listSettled(page) {
+  if ((await page.evaluate(() => location.hash)) === "#/patients") {
+    await page.locator("#patients").waitFor({ timeout: LONG });
+  }
+}
+
 async function newPatient(page, { name, born, sex, number }) {
+  await listSettled(page);
   await page.getByRole("navigation").getByRole("link", { name: "New patient" }).click();
   await page.locator("#profile-display_name").waitFor();
   await page.getByLabel("Name").fill(name);
@@ -631,6 +641,7 @@ async function attack() {
   step = "the nurse opens the chart of the patient whose record was anchored with other values";
   const nurse = await person("nurse");
   await signIn(nurse);
+  await listSettled(nurse);
   await nurse.goto(`${args.relay}/#/patients/${pid}`);
   result.attack = await readEntry(nurse, attackTid);
   result.honest = await readEntry(nurse, honestTid);
