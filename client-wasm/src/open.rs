@@ -1,7 +1,11 @@
 //! Opening a record the relay returns (`GET /api/v1/patients/{pid}/records`): check the
 //! author's signature and the commitment in the browser, so a database or relay that
-//! changed a record is caught here. (The anchor itself is checked by `verifyOnChain`.)
+//! changed a record is caught here, and compute what the chain must have judged for it —
+//! the hash of its on-chain values under its template, and that template's id, version and
+//! hash. (The anchor itself, and that its verdict is about these values, is checked by
+//! `verifyOnChain`.)
 
+use mediblock_protocol::generator::{on_chain_values, values_hash};
 use mediblock_protocol::ids::Commitment;
 use mediblock_protocol::keys::PublicKeys;
 use mediblock_protocol::template::{AttributeKind, Template};
@@ -71,7 +75,8 @@ pub fn open_row(
             "timestamp": null, "values": {}, "previous": null, "commitment": row.commitment,
             "leafIndex": row.leaf_index, "signatureOk": false, "commitmentOk": false,
             "problem": row.problem.clone().unwrap_or_else(|| "does_not_open".into()),
-            "verdict": null, "ack": null,
+            "verdict": null, "ack": null, "valuesHash": null, "templateHash": null,
+            "templateChainId": null, "templateVersion": null,
         });
     };
     let ti = v.signed.ti();
@@ -79,6 +84,15 @@ pub fn open_row(
     let computed = v.signed.commitment();
     let claimed: Option<Commitment> = row.commitment.parse().ok();
     let commitment_ok = claimed == Some(computed);
+    let template = template.filter(|t| t.reference() == ti.template);
+    // What the chain must have judged: the record's own on-chain values under its template
+    // (without the rules, since the chain may have rejected them). A signed record whose
+    // values cannot be computed under its template was never anchored as signed.
+    let on_chain = template.map(|t| on_chain_values(&v.signed, t).map(|values| (t, values)));
+    let values_problem = match &on_chain {
+        Some(Err(e)) => Some(crate::error::capitalise(&e.to_string())),
+        _ => None,
+    };
     let problem = row.problem.clone().or_else(|| {
         if ti.tid.to_hex() != row.tid.to_ascii_lowercase() {
             Some("tid_mismatch".into())
@@ -86,11 +100,12 @@ pub fn open_row(
             Some("signature_invalid".into())
         } else if !commitment_ok {
             Some("commitment_mismatch".into())
+        } else if values_problem.is_some() {
+            Some("no_on_chain_values".into())
         } else {
             None
         }
     });
-    let template = template.filter(|t| t.reference() == ti.template);
     let mut values = Map::new();
     let mut display = Map::new();
     for (name, value) in ti.attributes.iter() {
@@ -139,6 +154,22 @@ pub fn open_row(
     if let Some(index) = rejected {
         out["rejectedAttribute"] = json!(index);
     }
+    let (values_hash, template_hash, template_chain_id, template_version) = match &on_chain {
+        Some(Ok((t, values))) => (
+            json!(hex::encode(values_hash(values))),
+            json!(hex::encode(t.hash())),
+            json!(hex::encode(ti.template.id.chain_id())),
+            json!(ti.template.version.get()),
+        ),
+        _ => (json!(null), json!(null), json!(null), json!(null)),
+    };
+    out["valuesHash"] = values_hash;
+    out["templateHash"] = template_hash;
+    out["templateChainId"] = template_chain_id;
+    out["templateVersion"] = template_version;
+    if let Some(why) = values_problem {
+        out["valuesProblem"] = json!(why);
+    }
     out
 }
 
@@ -148,6 +179,14 @@ pub fn open_row(
 /// `{ ed25519, x25519 }` (hex). With the record's template, `display` holds the values as a
 /// person reads them (`36.6 °C`); `values` always holds the raw typed values (fixed-point
 /// numbers as their integer mantissa).
+///
+/// With the record's template (the one the record names; another is ignored), it also
+/// gives what `verifyOnChain` binds the chain's verdict to: `valuesHash` (hex `values_hash`
+/// of the record's on-chain values, `protocol::generator::on_chain_values`), `templateHash`
+/// (keccak256 of the canonical template), `templateChainId` (keccak256 of its id) and
+/// `templateVersion`; these are `null` without the template. When the on-chain values
+/// cannot be computed (an on-chain attribute missing or of another kind), `problem` is
+/// `no_on_chain_values` and `valuesProblem` says why.
 #[wasm_bindgen(js_name = openRecord)]
 pub fn open_record(record: JsValue, author: JsValue, template: Option<JsValue>) -> Result<JsValue> {
     let row: RecordRow = from_js(record, "The record")?;

@@ -300,12 +300,21 @@ const REGISTRY_IN_LOGS: &str = "0xaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAaAaA";
 /// The fake node's head block.
 const HEAD: u64 = 5_500;
 
+/// The log the checks below are about (the relay's log on the fake registry).
+const LOG: u16 = 1;
+/// The values hash the fake node's events hold unless a test says otherwise.
+const VALUES: &str = "56565656565656565656565656565656565656565656565656565656565656ff";
+
 /// A `RecordAnchored` log as the fake node returns it.
 #[derive(Clone, Copy)]
 struct Log<'a> {
     tid: &'a str,
     commitment: &'a str,
+    /// The values hash (hex) the registry logged.
+    values: &'a str,
     verdict: u8,
+    /// The registry log (`info` bits 32..47) the event is in.
+    log: u16,
     block: u64,
     /// The contract that emitted it.
     address: &'a str,
@@ -314,12 +323,14 @@ struct Log<'a> {
 }
 
 impl<'a> Log<'a> {
-    /// The registry's live log.
+    /// The registry's live log, in log [`LOG`], with the values hash [`VALUES`].
     fn at(tid: &'a str, commitment: &'a str, verdict: u8, block: u64) -> Self {
         Log {
             tid,
             commitment,
+            values: VALUES,
             verdict,
+            log: LOG,
             block,
             address: REGISTRY_IN_LOGS,
             removed: false,
@@ -327,26 +338,59 @@ impl<'a> Log<'a> {
     }
 }
 
+/// What the fake registry answers to `templateInfo(3)`: id hash, version, template hash.
+#[derive(Clone, Copy)]
+struct Registered<'a> {
+    id: &'a str,
+    version: u32,
+    hash: &'a str,
+}
+
+/// The template the fake registry holds under handle 3, unless a test says otherwise.
+const REGISTERED: Registered<'static> = Registered {
+    id: "2121212121212121212121212121212121212121212121212121212121212121",
+    version: 1,
+    hash: "4343434343434343434343434343434343434343434343434343434343434343",
+};
+
 /// A node with 31337 as `eth_chainId` and [`HEAD`] as `eth_blockNumber`, answering
-/// `eth_call` only for the registry's `ticketUsed(ticket)` of `tid`'s ticket (`used`), and
-/// `eth_getLogs` with every one of `logs` inside the asked block range, whatever their
-/// address or topics (so the client's own filtering is what is tested). Like a hosted node,
-/// it refuses a log range over [`chain::LOG_RANGE`] blocks, reversed, or past its head.
+/// `eth_call` only for the registry's `ticketUsed(LOG, ticket)` of `tid`'s ticket (`used`)
+/// and its `templateInfo(3)` ([`REGISTERED`]), and `eth_getLogs` with every one of `logs`
+/// inside the asked block range, whatever their address, topics or log (so the client's own
+/// filtering is what is tested). Like a hosted node, it refuses a log range over
+/// [`chain::LOG_RANGE`] blocks, reversed, or past its head.
 fn stub_node(tid: &str, used: bool, logs: &[Log<'_>]) {
+    stub_node_with(tid, used, logs, REGISTERED);
+}
+
+/// [`stub_node`] with `registered` under handle 3.
+fn stub_node_with(tid: &str, used: bool, logs: &[Log<'_>], registered: Registered<'_>) {
     let topic0 = hex::encode(chain::record_anchored_topic());
     let ticket = u64::from_str_radix(&tid[..16], 16).expect("ticket");
-    let call = hex::encode(chain::ticket_used_calldata(ticket));
+    let call = hex::encode(chain::ticket_used_calldata(LOG, ticket));
+    let info_call = hex::encode(chain::template_info_calldata(3));
+    // (id, version, templateHash, validator 0, active, 3 attributes)
+    let info_answer = format!(
+        "{}{:064x}{}{}{:064x}{:064x}",
+        registered.id,
+        registered.version,
+        registered.hash,
+        "00".repeat(32),
+        1,
+        3
+    );
     let logs: Vec<serde_json::Value> = logs
         .iter()
         .map(|l| {
             let mut info = [0u8; 32];
             info[..20].copy_from_slice(&[0x12; 20]);
+            info[26..28].copy_from_slice(&l.log.to_be_bytes());
             info[29] = 3; // template handle
             info[30] = l.verdict;
             info[31] = 1; // relay path
             json!({"removed": l.removed, "address": l.address,
                    "topics": [format!("0x{topic0}"), format!("0x{}{}", l.tid, "00".repeat(16))],
-                   "data": format!("0x{}{}", l.commitment, hex::encode(info)),
+                   "data": format!("0x{}{}{}", l.commitment, l.values, hex::encode(info)),
                    "blockNumber": format!("0x{:x}", l.block),
                    "transactionHash": format!("0x{}", "bb".repeat(32))})
         })
@@ -360,6 +404,9 @@ fn stub_node(tid: &str, used: bool, logs: &[Log<'_>]) {
          if (rpc.method === 'eth_call' && rpc.params[0].to === '0x{registry}' \
              && rpc.params[0].data === '0x{call}' && rpc.params[1] === 'latest') \
              return reply({{ result: '0x' + '00'.repeat(31) + '{used}' }}); \
+         if (rpc.method === 'eth_call' && rpc.params[0].to === '0x{registry}' \
+             && rpc.params[0].data === '0x{info_call}' && rpc.params[1] === 'latest') \
+             return reply({{ result: '0x{info_answer}' }}); \
          if (rpc.method === 'eth_call') return reply({{ error: {{ code: 3, message: 'execution reverted' }} }}); \
          if (rpc.method === 'eth_getLogs') {{ \
              const f = rpc.params[0]; \
@@ -401,8 +448,8 @@ async fn verify_on_chain_speaks_json_rpc_over_fetch() {
     let tid = "00112233445566778899aabbccddeeff";
     let commitment = "11".repeat(32);
     stub_node(tid, true, &[Log::at(tid, &commitment, 0, 12)]);
-    let req = json!({"rpc": RPC, "registry": format!("0x{}", "aa".repeat(20)), "tid": tid,
-                     "commitment": commitment, "verdict": "valid", "chainId": 31337});
+    let req = json!({"rpc": RPC, "registry": format!("0x{}", "aa".repeat(20)), "log": LOG,
+                     "tid": tid, "commitment": commitment, "verdict": "valid", "chainId": 31337});
     let found = chain::verify_on_chain(js(&req)).await.expect("verified");
     let found = back(&found);
     assert_eq!(found["status"], "verified", "{found}");
@@ -446,14 +493,14 @@ async fn verify_on_chain_speaks_json_rpc_over_fetch() {
     );
 
     let wrong_chain = json!({"rpc": RPC, "registry": format!("0x{}", "aa".repeat(20)),
-                             "tid": tid, "commitment": commitment, "chainId": 1});
+                             "log": LOG, "tid": tid, "commitment": commitment, "chainId": 1});
     let err = chain::verify_on_chain(js(&wrong_chain))
         .await
         .expect_err("wrong chain");
     assert_eq!(err.code(), "wrong_network");
 
-    let plain = json!({"rpc": RPC, "registry": format!("0x{}", "aa".repeat(20)), "tid": tid,
-                       "commitment": commitment});
+    let plain = json!({"rpc": RPC, "registry": format!("0x{}", "aa".repeat(20)), "log": LOG,
+                       "tid": tid, "commitment": commitment});
     let faults: [(&str, String); 4] = [
         (
             "return new Response('<html>proxy error</html>', { status: 502 });",
@@ -503,8 +550,8 @@ async fn verify_with(
     commitment: &str,
     extra: serde_json::Value,
 ) -> (serde_json::Value, Vec<(String, serde_json::Value)>) {
-    let mut req = json!({"rpc": RPC, "registry": format!("0x{}", "aa".repeat(20)), "tid": tid,
-                         "commitment": commitment, "verdict": "valid"});
+    let mut req = json!({"rpc": RPC, "registry": format!("0x{}", "aa".repeat(20)), "log": LOG,
+                         "tid": tid, "commitment": commitment, "verdict": "valid"});
     for (k, v) in extra.as_object().expect("object") {
         req[k] = v.clone();
     }
@@ -533,7 +580,7 @@ async fn verify_on_chain_judges_the_ticket_and_the_tids_event() {
     assert_eq!(methods(&calls), ["eth_call"]);
     assert_eq!(
         calls[0].1[0]["data"],
-        format!("0x{}", hex::encode(chain::ticket_used_calldata(0xa01)))
+        format!("0x{}", hex::encode(chain::ticket_used_calldata(LOG, 0xa01)))
     );
 
     // Ticket used, but no event for this tid: another tid took the ticket.
@@ -651,8 +698,8 @@ async fn verify_on_chain_judges_the_ticket_and_the_tids_event() {
          return reply({ error: { code: -32005, message: 'query returned more than 10000 results' } });",
     );
     // (With a hint: its refusal only leads to the scan, whose refusal is the error.)
-    let req = json!({"rpc": RPC, "registry": format!("0x{}", "aa".repeat(20)), "tid": tid,
-                     "commitment": commitment, "blockNumber": 12});
+    let req = json!({"rpc": RPC, "registry": format!("0x{}", "aa".repeat(20)), "log": LOG,
+                     "tid": tid, "commitment": commitment, "blockNumber": 12});
     let err = chain::verify_on_chain(js(&req)).await.expect_err("refused");
     assert_eq!(
         (err.code(), err.message()),
@@ -795,5 +842,176 @@ async fn verify_on_chain_scans_past_a_wrong_hint_in_bounded_ranges() {
     let (f, calls) = verify_with(tid, &commitment, json!({"fromBlock": 6_000})).await;
     assert_eq!(f["status"], "mismatch", "{f}");
     assert!(log_ranges(&calls).is_empty());
+    unstub_fetch();
+}
+
+/// The record's content as `verifyOnChain` takes it: the values hash [`VALUES`] and the
+/// template [`REGISTERED`] (by its chain id).
+fn content() -> serde_json::Value {
+    json!({"valuesHash": VALUES, "templateHash": REGISTERED.hash,
+           "templateChainId": format!("0x{}", REGISTERED.id), "templateVersion": REGISTERED.version})
+}
+
+#[wasm_bindgen_test]
+async fn verify_on_chain_binds_the_verdict_to_the_records_values_template_and_log() {
+    let tid = "0000000000000c03c0ffee00c0ffee00";
+    let commitment = "11".repeat(32);
+    let methods = |calls: &[(String, serde_json::Value)]| -> Vec<String> {
+        calls.iter().map(|(m, _)| m.clone()).collect()
+    };
+
+    // The event holds the record's values hash and the handle holds its template: verified,
+    // after reading templateInfo of the event's handle.
+    stub_node(tid, true, &[Log::at(tid, &commitment, 0, 12)]);
+    let (f, calls) = verify_with(tid, &commitment, content()).await;
+    assert_eq!(
+        (&f["status"], &f["blockNumber"], &f["valuesHash"]),
+        (&json!("verified"), &json!(12), &json!(VALUES)),
+        "{f}"
+    );
+    assert_eq!(
+        methods(&calls),
+        ["eth_call", "eth_blockNumber", "eth_getLogs", "eth_call"]
+    );
+    assert_eq!(
+        calls[3].1,
+        json!([{"to": REGISTRY,
+                "data": format!("0x{}", hex::encode(chain::template_info_calldata(3)))},
+               "latest"])
+    );
+    // The template by its id instead of its chain id: the same check (REGISTERED.id is not
+    // the hash of a real id, so register that id's hash under the handle).
+    let id_hash = hex::encode(mediblock_protocol::hash::keccak256(b"vital-signs"));
+    stub_node_with(
+        tid,
+        true,
+        &[Log::at(tid, &commitment, 0, 12)],
+        Registered {
+            id: &id_hash,
+            ..REGISTERED
+        },
+    );
+    let mut by_name = content();
+    by_name["templateChainId"] = json!(null);
+    by_name["templateId"] = json!("vital-signs");
+    let (f, _) = verify_with(tid, &commitment, by_name).await;
+    assert_eq!(f["status"], "verified", "{f}");
+
+    // ATTACK: the chain judged other values than the record's (the relay anchored the tid
+    // and commitment with values of its choosing). Valid on chain, and still not about
+    // this record.
+    let other = format!("{}00", &VALUES[..62]);
+    let falsified = Log {
+        values: &other,
+        ..Log::at(tid, &commitment, 0, 12)
+    };
+    stub_node(tid, true, &[falsified]);
+    let (f, _) = verify_with(tid, &commitment, content()).await;
+    assert_eq!(
+        (&f["status"], &f["detail"]),
+        (&json!("mismatch"), &json!(chain::OTHER_VALUES)),
+        "{f}"
+    );
+    assert_eq!(f["valuesHash"], json!(other));
+    // Without the content (an erased record) the values cannot be compared: only the
+    // commitment and verdict are, and templateInfo is not read.
+    let (f, calls) = verify_with(tid, &commitment, json!({})).await;
+    assert_eq!(f["status"], "verified", "{f}");
+    assert_eq!(
+        methods(&calls),
+        ["eth_call", "eth_blockNumber", "eth_getLogs"]
+    );
+
+    // Another template (or version, or template bytes) under the event's handle.
+    for registered in [
+        Registered {
+            id: &"22".repeat(32),
+            ..REGISTERED
+        },
+        Registered {
+            version: 2,
+            ..REGISTERED
+        },
+        Registered {
+            hash: &"44".repeat(32),
+            ..REGISTERED
+        },
+    ] {
+        stub_node_with(tid, true, &[Log::at(tid, &commitment, 0, 12)], registered);
+        let (f, _) = verify_with(tid, &commitment, content()).await;
+        assert_eq!(f["status"], "mismatch", "{f}");
+        let detail = f["detail"].as_str().expect("detail");
+        assert!(detail.contains("handle 3"), "{detail}");
+        assert!(detail.contains("not about this record"), "{detail}");
+    }
+
+    // Another relay's copy of the tid in its log 2 is not this record's anchor: with the
+    // ticket unused in log 1, the record is missing there; with it used, its ticket went to
+    // another record. The scan does not stop at the other log's event.
+    let elsewhere = Log {
+        log: 2,
+        ..Log::at(tid, &commitment, 0, 12)
+    };
+    stub_node(tid, false, &[elsewhere]);
+    let (f, calls) = verify_with(tid, &commitment, content()).await;
+    assert_eq!(f["status"], "missing", "{f}");
+    assert_eq!(methods(&calls), ["eth_call"]);
+    stub_node(tid, true, &[elsewhere]);
+    let (f, calls) = verify_with(tid, &commitment, content()).await;
+    assert_eq!(
+        (&f["status"], &f["blockNumber"]),
+        (&json!("mismatch"), &json!(null)),
+        "{f}"
+    );
+    assert_eq!(
+        log_ranges(&calls),
+        [(0, 1_999), (2_000, 3_999), (4_000, HEAD)]
+    );
+    // Both: the event of log 1 decides, wherever the other one is.
+    stub_node(tid, true, &[elsewhere, Log::at(tid, &commitment, 0, 4_100)]);
+    let (f, _) = verify_with(tid, &commitment, content()).await;
+    assert_eq!(
+        (&f["status"], &f["blockNumber"]),
+        (&json!("verified"), &json!(4_100)),
+        "{f}"
+    );
+    // The ticket asked about is the one of log 1.
+    let ticket_call = format!("0x{}", hex::encode(chain::ticket_used_calldata(LOG, 0xc03)));
+    assert_eq!(
+        verify_with(tid, &commitment, content()).await.1[0].1[0]["data"],
+        ticket_call
+    );
+
+    // Input: the log is required and numbered from 1; the content is all four or none.
+    let base = json!({"rpc": RPC, "registry": REGISTRY, "tid": tid, "commitment": commitment});
+    let refused = |req: serde_json::Value| async move {
+        chain::verify_on_chain(js(&req)).await.expect_err("refused")
+    };
+    for log in [json!(null), json!(0), json!(65_536), json!(1.5), json!("1")] {
+        let mut req = base.clone();
+        if !log.is_null() {
+            req["log"] = log.clone();
+        }
+        let err = refused(req).await;
+        assert_eq!(err.code(), "invalid_input", "{log}");
+        assert!(err.message().contains("log"), "{}", err.message());
+    }
+    let mut partial = base.clone();
+    partial["log"] = json!(LOG);
+    partial["valuesHash"] = json!(VALUES);
+    let err = refused(partial.clone()).await;
+    assert_eq!(err.code(), "invalid_input");
+    assert!(
+        err.message()
+            .contains("missing: templateHash, templateId, templateVersion"),
+        "{}",
+        err.message()
+    );
+    let mut both = partial;
+    for (k, v) in content().as_object().expect("object") {
+        both[k] = v.clone();
+    }
+    both["templateId"] = json!("vital-signs");
+    assert_eq!(refused(both).await.code(), "invalid_input");
     unstub_fetch();
 }

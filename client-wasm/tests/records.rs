@@ -122,6 +122,21 @@ fn a_good_record_opens_with_its_checks_passed() {
     assert_eq!(out["ack"]["contract"], format!("0x{}", "aa".repeat(20)));
     assert_eq!(out["ack"]["txHash"], format!("0x{}", "bb".repeat(32)));
     assert_eq!(out["ack"]["blockNumber"], 12);
+    // What the chain must have judged: heart rate, systolic and temperature (the on-chain
+    // attributes, in template order), as 8-byte big-endian words, hashed; and the template.
+    let mut words = Vec::new();
+    for v in [72i64, 120, 366] {
+        words.extend_from_slice(&v.to_be_bytes());
+    }
+    assert_eq!(out["valuesHash"], hex::encode(keccak256(&words)));
+    let vitals: Template = serde_json::from_str(VITALS).expect("template");
+    assert_eq!(out["templateHash"], hex::encode(vitals.hash()));
+    assert_eq!(
+        out["templateChainId"],
+        hex::encode(keccak256(b"vital-signs"))
+    );
+    assert_eq!(out["templateVersion"], 1);
+    assert_eq!(out["valuesProblem"], serde_json::Value::Null);
 
     let rejected = validated(&author, Verdict::Rejected { attribute_index: 2 });
     let out =
@@ -129,6 +144,51 @@ fn a_good_record_opens_with_its_checks_passed() {
     assert_eq!(out["verdict"], "rejected");
     assert_eq!(out["rejectedAttribute"], 2);
     assert_eq!(out["display"]["temperature"], "366");
+    // Without the template there are no values to bind the verdict to.
+    for key in [
+        "valuesHash",
+        "templateHash",
+        "templateChainId",
+        "templateVersion",
+    ] {
+        assert_eq!(out[key], serde_json::Value::Null, "{key}");
+    }
+    assert_eq!(out["problem"], serde_json::Value::Null);
+}
+
+#[wasm_bindgen_test]
+fn a_record_without_on_chain_values_is_a_problem() {
+    // Signed by its author, but without its on-chain heart rate: under its template no
+    // on-chain values exist, so no verdict of the chain can be about it.
+    let author = Keypair::generate(&mut rng());
+    let mut v = validated(&author, Verdict::Valid);
+    let mut ti = v.signed.ti().clone();
+    ti.attributes = ti
+        .attributes
+        .iter()
+        .filter(|(name, _)| name.as_str() != "heart_rate")
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    v.signed = ti.sign(&author);
+    let template = js(&serde_json::from_str::<serde_json::Value>(VITALS).expect("template"));
+    let out = back(
+        &open::open_record(js(&row(&v)), author_keys(&author), Some(template)).expect("opens"),
+    );
+    assert_eq!(out["signatureOk"], true);
+    assert_eq!(out["commitmentOk"], true);
+    assert_eq!(out["problem"], "no_on_chain_values");
+    let why = out["valuesProblem"].as_str().expect("a sentence");
+    assert!(why.contains("heart_rate"), "{why}");
+    assert_eq!(out["valuesHash"], serde_json::Value::Null);
+
+    // Another template than the record's is not used for its values.
+    let mut other: serde_json::Value = serde_json::from_str(VITALS).expect("template");
+    other["version"] = json!(2);
+    let out = back(
+        &open::open_record(js(&row(&v)), author_keys(&author), Some(js(&other))).expect("opens"),
+    );
+    assert_eq!(out["problem"], serde_json::Value::Null);
+    assert_eq!(out["valuesHash"], serde_json::Value::Null);
 }
 
 #[wasm_bindgen_test]
@@ -191,20 +251,25 @@ fn tampering_is_caught_in_the_browser() {
 #[wasm_bindgen_test]
 fn on_chain_check_abi_matches_independent_values() {
     let tid: TxId = "0f1e2d3c4b5a69788796a5b4c3d2e1f0".parse().expect("tid");
-    // ticketUsed(uint64) of the tid's ticket, its first 8 bytes: the selector, then the
-    // ticket right-aligned in one word.
+    // ticketUsed(uint16,uint64) of log 7 and the tid's ticket, its first 8 bytes: the
+    // selector, then the log and the ticket right-aligned in one word each.
     assert_eq!(tid.ticket(), 0x0f1e_2d3c_4b5a_6978);
-    let data = chain::ticket_used_calldata(tid.ticket());
+    let data = chain::ticket_used_calldata(7, tid.ticket());
     assert_eq!(
         hex::encode(&data[..4]),
-        hex::encode(&keccak256(b"ticketUsed(uint64)")[..4])
+        hex::encode(&keccak256(b"ticketUsed(uint16,uint64)")[..4])
     );
-    assert_eq!(data.len(), 4 + 32);
-    assert!(data[4..28].iter().all(|b| *b == 0));
-    assert_eq!(&data[28..], &tid.as_bytes()[..8]);
+    assert_eq!(data.len(), 4 + 64);
+    assert!(data[4..35].iter().all(|b| *b == 0));
+    assert_eq!(data[35], 7);
+    assert!(data[36..60].iter().all(|b| *b == 0));
+    assert_eq!(&data[60..], &tid.as_bytes()[..8]);
+    let info = chain::template_info_calldata(0x0102);
+    assert_eq!(info[..4], keccak256(b"templateInfo(uint16)")[..4]);
+    assert_eq!(info[34..], [1, 2]);
     assert_eq!(
         chain::record_anchored_topic(),
-        keccak256(b"RecordAnchored(bytes16,bytes32,uint256)")
+        keccak256(b"RecordAnchored(bytes16,bytes32,bytes32,uint256)")
     );
     let mut topic = [0u8; 32];
     topic[..16].copy_from_slice(tid.as_bytes());
@@ -221,32 +286,38 @@ fn on_chain_check_abi_matches_independent_values() {
         "rpc_error"
     );
 
-    let mut log_data = [0u8; 64];
+    // commitment | valuesHash | info (submitter · log · handle · verdict · path).
+    let mut log_data = [0u8; 96];
     log_data[..32].copy_from_slice(&[0x99; 32]);
-    log_data[32..52].copy_from_slice(&[0x12; 20]);
-    log_data[61] = 5;
-    log_data[62] = 3;
-    log_data[63] = 1;
+    log_data[32..64].copy_from_slice(&[0x77; 32]);
+    log_data[64..84].copy_from_slice(&[0x12; 20]);
+    log_data[91] = 9;
+    log_data[93] = 5;
+    log_data[94] = 3;
+    log_data[95] = 1;
     let e = chain::decode_record_anchored(&[chain::record_anchored_topic(), topic], &log_data)
         .expect("decodes");
-    assert_eq!((e.handle, e.verdict, e.path), (5, 3, 1));
+    assert_eq!((e.log, e.handle, e.verdict, e.path), (9, 5, 3, 1));
     assert_eq!(e.submitter, [0x12; 20]);
     assert_eq!(e.tid, *tid.as_bytes());
     assert_eq!(e.commitment, [0x99; 32]);
+    assert_eq!(e.values_hash, [0x77; 32]);
 }
 
 #[wasm_bindgen_test]
 async fn verify_on_chain_reports_an_unreachable_node_as_rpc_error() {
     let req = js(
         &json!({"rpc": "http://127.0.0.1:9/", "registry": format!("0x{}", "aa".repeat(20)),
-                         "tid": "00".repeat(16), "commitment": "11".repeat(32), "verdict": "valid"}),
+                "log": 1, "tid": "00".repeat(16), "commitment": "11".repeat(32),
+                "verdict": "valid"}),
     );
     let err = chain::verify_on_chain(req).await.expect_err("unreachable");
     assert_eq!(err.code(), "rpc_error");
     let thrown = JsValue::from(err);
     assert_eq!(prop_str(&thrown, "code"), "rpc_error");
     let bad = js(
-        &json!({"rpc": "http://127.0.0.1:9/", "registry": "nope", "tid": "00", "commitment": ""}),
+        &json!({"rpc": "http://127.0.0.1:9/", "registry": "nope", "log": 1, "tid": "00",
+                "commitment": ""}),
     );
     assert_eq!(
         chain::verify_on_chain(bad).await.expect_err("bad").code(),

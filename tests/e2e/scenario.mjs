@@ -4,7 +4,8 @@
 // Each person (admin, nurse, wallet doctor) has their own persistent browser profile, so
 // keys created in one phase are still in their browser in the next: "admin-key" (the admin
 // imports the relay's first-run admin.key into the browser, under a passphrase),
-// "flow", then "tampered". The result is
+// "flow", "tampered", then "attack" (a record the relay anchored with values of its own
+// choosing). The result is
 // one JSON line on stdout ({ok: true, …} or {ok: false, step, error}); the log goes to stderr.
 
 import { createRequire } from "node:module";
@@ -130,7 +131,17 @@ async function enrol(admin, requestText, uid) {
   return textMatching(admin, "#enrol-msg", new RegExp(`Enrolled ${uid.replace(".", "\\.")}`));
 }
 
+/** Waits until the patient list the sign-in landed on has checked its records: a view still
+ * loading when the next page is opened renders over that page, and the app then shows the
+ * newer page again, afresh (so what was typed into it meanwhile is lost). */
+async function listSettled(page) {
+  if ((await page.evaluate(() => location.hash)) === "#/patients") {
+    await page.locator("#patients").waitFor({ timeout: LONG });
+  }
+}
+
 async function newPatient(page, { name, born, sex, number }) {
+  await listSettled(page);
   await page.getByRole("navigation").getByRole("link", { name: "New patient" }).click();
   await page.locator("#profile-display_name").waitFor();
   await page.getByLabel("Name").fill(name);
@@ -445,9 +456,10 @@ async function flow() {
   await registryPin(nurse, result.pid, vitals.tid);
 }
 
-/** The nurse pins the registry her browser trusts: the announced one (still verified after
- * a reload), then another one (a warning, and the record no longer verified), then none
- * (verified again). Leaves no pin behind for the later phases. */
+/** The nurse pins the registry and log her browser trusts: the announced ones (still
+ * verified after a reload), then another registry (a warning, and the record no longer
+ * verified), the right registry with another log (TAMPERED: its anchors are not the
+ * hospital's), then none (verified again). Leaves no pin behind for the later phases. */
 async function registryPin(nurse, pid, tid) {
   const pin = {};
   result.registryPin = pin;
@@ -473,16 +485,19 @@ async function registryPin(nurse, pid, tid) {
   }
   await shot(nurse, "registry-pinned");
 
-  step = "the settings form refuses a malformed address and chain id in words";
+  step = "the settings form refuses a malformed address, chain id and log in words";
   await nurse.locator("#registry-settings summary").click();
   await nurse.getByLabel("Registry contract address").fill("0x1234");
   await nurse.getByLabel("Chain id").fill("0");
+  await nurse.getByLabel("Log number").fill("65536");
   await nurse.getByRole("button", { name: "Save", exact: true }).click();
   pin.invalidMessage = await textMatching(nurse, "#pin-msg", /^Not saved/);
   pin.invalidRegistryError = await nurse.locator("#pin-registry-error").textContent();
   pin.invalidChainError = await nurse.locator("#pin-chain-error").textContent();
+  pin.invalidLogError = await nurse.locator("#pin-log-error").textContent();
   pin.invalidMarked = (await nurse.getByLabel("Registry contract address").getAttribute("aria-invalid")) === "true"
-    && (await nurse.getByLabel("Chain id").getAttribute("aria-invalid")) === "true";
+    && (await nurse.getByLabel("Chain id").getAttribute("aria-invalid")) === "true"
+    && (await nurse.getByLabel("Log number").getAttribute("aria-invalid")) === "true";
   pin.pinAfterInvalid = await storedPin(nurse);
   await shot(nurse, "registry-invalid");
 
@@ -490,6 +505,7 @@ async function registryPin(nurse, pid, tid) {
   const other = "0x000000000000000000000000000000000000dEaD";
   await nurse.getByLabel("Registry contract address").fill(other);
   await nurse.getByLabel("Chain id").fill("31337");
+  await nurse.getByLabel("Log number").fill(String(pin.pinnedAfterTrust.log));
   await nurse.getByRole("button", { name: "Save", exact: true }).click();
   pin.saveMessage = await textMatching(nurse, "#pin-msg", /^Saved/);
   pin.pinnedOther = await storedPin(nurse);
@@ -510,6 +526,7 @@ async function registryPin(nurse, pid, tid) {
   await nurse.locator("#registry-settings summary").click();
   await nurse.getByLabel("Registry contract address").fill(pin.otherRegistry);
   await nurse.getByLabel("Chain id").fill("31337");
+  await nurse.getByLabel("Log number").fill(String(pin.pinnedAfterTrust.log));
   await nurse.getByRole("button", { name: "Save", exact: true }).click();
   await textMatching(nurse, "#pin-msg", /^Saved/);
   // Saving checks the page's records again, without a reload.
@@ -517,6 +534,17 @@ async function registryPin(nurse, pid, tid) {
   pin.emptyRegistry = await readEntry(nurse, tid);
   pin.warningEmptyRegistry = await textMatching(nurse, "#registry-warning", /not the registry you trust/);
   await shot(nurse, "registry-other-tampered");
+
+  step = "the nurse pins the relay's registry with another log: its anchors are not that log's, TAMPERED";
+  await nurse.getByLabel("Registry contract address").fill(pin.pinnedAfterTrust.registry);
+  await nurse.getByLabel("Log number").fill(String(pin.pinnedAfterTrust.log + 1));
+  await nurse.getByRole("button", { name: "Save", exact: true }).click();
+  await textMatching(nurse, "#pin-msg", /^Saved/);
+  await textMatching(nurse, badgeSel, /^TAMPERED$/, LONG);
+  pin.otherLog = await readEntry(nurse, tid);
+  pin.pinnedOtherLog = await storedPin(nurse);
+  pin.warningOtherLog = await textMatching(nurse, "#registry-warning", /not the registry you trust/);
+  await shot(nurse, "registry-other-log");
 
   step = "the nurse clears the pin; the record is verified again";
   await nurse.getByRole("button", { name: "Clear", exact: true }).click();
@@ -604,10 +632,40 @@ async function tampered() {
   await shot(doctor, "tampered-commitment");
 }
 
+/** ATTACK 1: the relay's operator anchored a record's tid and commitment with values of
+ * its choosing (valid on chain) and stored it as validated. The patient's chart shows it
+ * TAMPERED, saying the chain judged other values, and the honest records verified. */
+async function attack() {
+  const { pid, attackTid, honestTid } = args.extra;
+
+  step = "the nurse opens the chart of the patient whose record was anchored with other values";
+  const nurse = await person("nurse");
+  await signIn(nurse);
+  await listSettled(nurse);
+  await nurse.goto(`${args.relay}/#/patients/${pid}`);
+  result.attack = await readEntry(nurse, attackTid);
+  result.honest = await readEntry(nurse, honestTid);
+  result.verifiedCount = await nurse.locator('#timeline li.entry[data-status="verified"]').count();
+  if (result.attack.badge !== "TAMPERED") throw new Error(`the falsified anchor: ${JSON.stringify(result.attack)}`);
+  if (result.honest.status !== "verified") throw new Error(`the honest record: ${JSON.stringify(result.honest)}`);
+  const entry = nurse.locator(`#timeline li.entry[data-tid="${attackTid}"]`);
+  result.attackSummary = await entry.textContent();
+  await entry.scrollIntoViewIfNeeded();
+  await shot(nurse, "attack-values");
+
+  step = "the record's detail names both values hashes";
+  await entry.getByRole("link", { name: /Details/ }).click();
+  await nurse.locator("#record-facts").waitFor({ timeout: LONG });
+  result.attackCheckDetail = await nurse.locator("#check-detail").textContent();
+  result.attackFacts = await nurse.locator("#record-facts").textContent();
+  await shot(nurse, "attack-values-detail");
+}
+
 try {
   if (args.phase === "admin-key") await adminKey();
   else if (args.phase === "flow") await flow();
   else if (args.phase === "tampered") await tampered();
+  else if (args.phase === "attack") await attack();
   else throw new Error(`unknown phase ${args.phase}`);
   result.ok = true;
 } catch (err) {

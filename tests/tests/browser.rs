@@ -12,6 +12,10 @@
 //! relay rejects it and keeps it in the rejected audit) and flips a byte of a stored
 //! record's envelope in the SQLite file. Phase `tampered`: the nurse's timeline shows that
 //! record as TAMPERED and the others still verified; the admin sees the rejected record.
+//! Then ATTACK 1 of issue 12: the relay's operator, with the relay's Ethereum key and store
+//! and the honest worker stopped, anchors a signed record's tid and commitment with values
+//! of its choosing and stores it as validated; phase `attack`: the chart shows it TAMPERED,
+//! because the chain judged other values, and the honest records verified.
 //! Screenshots of the main pages go to `$CARGO_TARGET_DIR/screenshots` (or
 //! `target/screenshots`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
@@ -23,19 +27,25 @@ use std::sync::Arc;
 use alloy::primitives::FixedBytes;
 use alloy::providers::Provider as _;
 use alloy::transports::http::reqwest;
+use mediblock_protocol::encoding::Canonical as _;
+use mediblock_protocol::envelope::Envelope;
+use mediblock_protocol::generator::{on_chain_values, values_hash};
 use mediblock_protocol::ids::{
-    AttrName, PatientId, Role, Salt, TemplateRef, TemplateVersion, TxId, UnixMillis, UserId,
+    AttrName, ChainHash, EthAddress, PatientId, Role, Salt, TemplateRef, TemplateVersion, TxId,
+    UnixMillis, UserId,
 };
 use mediblock_protocol::keys::Keypair;
-use mediblock_protocol::record::InitialTransaction;
+use mediblock_protocol::record::{InitialTransaction, SignedInitialTransaction};
 use mediblock_protocol::template::Template;
+use mediblock_protocol::validated::{Ack, ValidatedTransaction, Verdict};
 use mediblock_protocol::value::{Attributes, Value};
 use mediblock_relay::chain::anvil::Anvil;
-use mediblock_relay::chain::registry::{MediBlockRegistry, Rule};
+use mediblock_relay::chain::registry::{Anchor, MediBlockRegistry, Rule};
 use mediblock_relay::chain::{Chain, registry, setup};
 use mediblock_relay::checkpointer::{CheckpointPolicy, Checkpointer};
 use mediblock_relay::keys::RelayKeys;
 use mediblock_relay::store::Store;
+use mediblock_relay::store::submissions::{Accepted, Mode, NewSubmission, Outcome};
 use mediblock_relay::store::users::User;
 use mediblock_relay::worker::Worker;
 use mediblock_relay::{AppState, app};
@@ -114,9 +124,24 @@ struct Relay {
     db: PathBuf,
     anvil: Anvil,
     state: AppState,
+    /// The honest anchoring worker's task.
+    worker: tokio::task::JoinHandle<()>,
     admin: Keypair,
     admin_key_file: PathBuf,
     _dir: PathBuf,
+}
+
+impl Relay {
+    /// The honest anchoring worker of this relay, woken by the API's `wake_worker`.
+    fn honest_worker(&self) -> tokio::task::JoinHandle<()> {
+        let mut worker = Worker::new(
+            self.state.clone(),
+            self.state.chain.clone().unwrap(),
+            "browser-test".into(),
+        );
+        worker.notify = self.state.wake_worker.clone();
+        tokio::spawn(worker.run())
+    }
 }
 
 async fn start_relay() -> Relay {
@@ -206,7 +231,7 @@ async fn start_relay() -> Relay {
         audit_slot: Default::default(),
         ..state
     };
-    tokio::spawn(worker.run());
+    let worker = tokio::spawn(worker.run());
     // Checkpoints after every leaf, so a record's proof file is available at once.
     let checkpointer = Checkpointer::new(
         state.clone(),
@@ -228,6 +253,7 @@ async fn start_relay() -> Relay {
         db,
         anvil,
         state,
+        worker,
         admin,
         admin_key_file,
         _dir: dir,
@@ -362,14 +388,14 @@ impl ApiNurse {
         Self { keys, token, rng }
     }
 
-    /// Seals vital signs with this heart rate for `pid` and posts them: the status, the
-    /// relay's answer and the record's tid.
-    async fn send_vitals(
+    /// Signs vital signs with this heart rate for `pid` under a fresh ticket the relay issued
+    /// to this nurse: the record as its author signed it, not sent anywhere.
+    async fn sign_vitals(
         &mut self,
         relay: &Relay,
         pid: PatientId,
         heart_rate: i64,
-    ) -> (u16, Json, TxId) {
+    ) -> SignedInitialTransaction {
         let name = |s: &str| AttrName::new(s).unwrap();
         let attributes: Attributes = [
             (name("heart_rate"), Value::Integer(heart_rate)),
@@ -379,7 +405,7 @@ impl ApiNurse {
         .into_iter()
         .collect();
         let ticket = ticket(relay, &self.token).await;
-        let ti = InitialTransaction {
+        InitialTransaction {
             tid: TxId::for_ticket(ticket, &mut self.rng),
             uid: UserId::new("nurse.api").unwrap(),
             pid,
@@ -391,10 +417,21 @@ impl ApiNurse {
             created_at: mediblock_relay::now(),
             salt: Salt::random(&mut self.rng),
             prev: None,
-        };
-        let tid = ti.tid;
-        let sealed = ti
-            .sign(&self.keys)
+        }
+        .sign(&self.keys)
+    }
+
+    /// Seals vital signs with this heart rate for `pid` and posts them: the status, the
+    /// relay's answer and the record's tid.
+    async fn send_vitals(
+        &mut self,
+        relay: &Relay,
+        pid: PatientId,
+        heart_rate: i64,
+    ) -> (u16, Json, TxId) {
+        let signed = self.sign_vitals(relay, pid, heart_rate).await;
+        let tid = signed.ti().tid;
+        let sealed = signed
             .seal(&self.keys, &relay.state.keys.relay.public(), &mut self.rng)
             .unwrap();
         let (status, body) = api(
@@ -580,11 +617,149 @@ async fn tamper_with_record(db: &Path, tid: &str) {
     .await;
 }
 
+/// ATTACK 1 of issue 12, as the relay's operator would do it: with the relay's Ethereum key
+/// (anvil account 0) and its store, and the honest anchoring worker stopped (it refuses to
+/// store a record anchored with other values than its own). The API nurse signs vital signs
+/// for `pid` with a heart rate of 220, which the chain's rule (20..=200) rejects; the
+/// operator anchors the record's tid and commitment in the relay's log with a heart rate of
+/// 72 instead, which the chain accepts, and stores the signed record, sealed under the
+/// relay's at-rest key, as validated with that anchor's acknowledgement — what a malicious
+/// worker would do. Returns the record's tid and the values hash of its own on-chain values.
+async fn anchor_with_other_values(
+    relay: &mut Relay,
+    nurse: &mut ApiNurse,
+    pid: PatientId,
+) -> (TxId, String) {
+    let signed = nurse.sign_vitals(relay, pid, 220).await;
+    let ti = signed.ti().clone();
+    let keys = &relay.state.keys;
+    let store = &relay.state.store;
+    let chain = relay.state.chain.clone().unwrap();
+    let mut rng = ChaCha20Rng::from_seed([13; 32]);
+
+    // The malicious worker replaces the honest one.
+    relay.worker.abort();
+    assert!(
+        (&mut relay.worker).await.unwrap_err().is_cancelled(),
+        "the honest worker did not stop"
+    );
+
+    // Queued as the API would (the ticket bound, the next leaf of the log)…
+    let template = store
+        .template(&ti.template.id, ti.template.version)
+        .await
+        .unwrap()
+        .unwrap();
+    let honest = on_chain_values(&signed, &template).unwrap();
+    assert_eq!(honest, [220, 120, 368]);
+    let mut falsified = honest.clone();
+    falsified[0] = 72;
+    let sealed_ti = Envelope::seal(
+        &keys.at_rest,
+        ti.tid.as_bytes(),
+        &signed.to_canonical_bytes(),
+        &mut rng,
+    )
+    .unwrap()
+    .to_canonical_bytes();
+    let accepted = store
+        .accept(&NewSubmission {
+            tid: ti.tid,
+            uid: ti.uid.clone(),
+            pid: ti.pid,
+            template: ti.template.clone(),
+            commitment: signed.commitment(),
+            mode: Mode::PerRecord,
+            sealed_ti,
+            chain_values: falsified.clone(),
+            now: mediblock_relay::now(),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(accepted, Accepted::New { .. }), "{accepted:?}");
+
+    // …anchored with the relay's key, the record's tid and commitment, other values…
+    let handle = chain
+        .template_handle(ti.template.id.chain_id(), ti.template.version.get())
+        .await
+        .unwrap()
+        .unwrap();
+    let anchor = Anchor {
+        tid: *ti.tid.as_bytes(),
+        commitment: *signed.commitment().as_bytes(),
+        handle,
+        values: falsified,
+    };
+    let tx_hash = chain.send_anchor(&anchor).await.unwrap();
+    let receipt = alloy::providers::PendingTransactionBuilder::new(
+        chain.provider().root().clone(),
+        alloy::primitives::B256::from(tx_hash),
+    )
+    .get_receipt()
+    .await
+    .unwrap();
+    let anchored = chain.anchored_in(&receipt, ti.tid.as_bytes()).unwrap();
+    // The chain judged the falsified values, valid, in the relay's log.
+    assert_eq!(anchored.record.verdict, registry::Verdict::Valid);
+    assert_eq!(anchored.record.log, chain.log());
+    assert_eq!(anchored.record.commitment, *signed.commitment().as_bytes());
+    assert_eq!(anchored.record.values_hash, anchor.values_hash());
+    assert_ne!(anchored.record.values_hash, values_hash(&honest));
+
+    // …and stored as validated with that anchor's acknowledgement.
+    let validated = ValidatedTransaction {
+        signed,
+        ack: Ack {
+            verdict: Verdict::Valid,
+            chain_id: chain.chain_id(),
+            contract: EthAddress::from_bytes(chain.registry().0.0),
+            tx_hash: ChainHash::from_bytes(anchored.tx_hash),
+            block_number: anchored.block_number,
+            block_hash: ChainHash::from_bytes(anchored.block_hash),
+            log_index: anchored.log_index,
+            batch: None,
+        },
+    };
+    let sealed = validated
+        .seal_at_rest(&keys.at_rest, &mut rng)
+        .unwrap()
+        .to_canonical_bytes();
+    let sub = store.submission(&ti.tid).await.unwrap().unwrap();
+    let stored = store
+        .complete(
+            &sub,
+            &Outcome::Stored,
+            &anchored.tx_hash,
+            anchored.block_number,
+            &keys.at_rest.id(),
+            &sealed,
+            mediblock_relay::now(),
+        )
+        .await
+        .unwrap();
+    assert!(stored, "the falsified record was not stored");
+    relay.worker = relay.honest_worker();
+
+    // The relay now says the record is stored, anchored in that block.
+    let (status, sub) = api(
+        relay,
+        &nurse.token,
+        reqwest::Method::GET,
+        &format!("/submissions/{}", ti.tid),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{sub}");
+    assert_eq!(sub["state"], "stored", "{sub}");
+    assert_eq!(sub["block_number"].as_u64(), Some(anchored.block_number));
+    (ti.tid, hex::encode(values_hash(&honest)))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clinicians_web_app_end_to_end() {
     prerequisites();
     clear_screenshots();
-    let relay = start_relay().await;
+    let mut relay = start_relay().await;
     let profiles = scratch("browser-profiles");
 
     // What the pages need to check anchors on chain themselves.
@@ -598,6 +773,9 @@ async fn clinicians_web_app_end_to_end() {
     assert_eq!(info["chain_id"].as_u64(), Some(chain.chain_id()), "{info}");
     assert_eq!(info["registry"], chain.registry().to_string(), "{info}");
     assert_eq!(info["rpc_url"], relay.anvil.url().to_string(), "{info}");
+    // The relay's log on the registry: a tid is unique only within it.
+    assert_eq!(info["log"].as_u64(), Some(u64::from(chain.log())), "{info}");
+    assert!(chain.log() >= 1, "{info}");
 
     // Phase 0: the administrator imports the relay's first-run `admin.key` into the browser
     // (kept there under a passphrase) and is signed in; a file that is no key is refused.
@@ -688,6 +866,14 @@ async fn clinicians_web_app_end_to_end() {
         "{pin}"
     );
     assert_eq!(pin["pinnedAfterTrust"]["chain_id"], 31337, "{pin}");
+    assert_eq!(pin["pinnedAfterTrust"]["log"], info["log"], "{pin}");
+    assert!(
+        pin["noteTrusted"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("log {}", info["log"])),
+        "{pin}"
+    );
     assert_eq!(pin["trusted"]["status"], "verified", "{pin}");
     assert_eq!(pin["trusted"]["badge"], verified.as_str(), "{pin}");
     assert_eq!(pin["warningWhenTrusted"], 0, "{pin}");
@@ -703,6 +889,21 @@ async fn clinicians_web_app_end_to_end() {
     // from the other side): TAMPERED.
     assert_eq!(pin["emptyRegistry"]["status"], "tampered", "{pin}");
     assert_eq!(pin["emptyRegistry"]["badge"], "TAMPERED", "{pin}");
+    // The relay's own registry, but another log pinned: the record's anchor is not in that
+    // log, so it is TAMPERED, and the page says which log it checked.
+    assert_eq!(
+        pin["pinnedOtherLog"]["log"].as_u64(),
+        info["log"].as_u64().map(|l| l + 1),
+        "{pin}"
+    );
+    assert_eq!(pin["otherLog"]["status"], "tampered", "{pin}");
+    assert_eq!(pin["otherLog"]["badge"], "TAMPERED", "{pin}");
+    let other_log = pin["otherLog"]["detail"].as_str().unwrap_or_default();
+    let log2 = format!("log {}", info["log"].as_u64().unwrap() + 1);
+    assert!(
+        other_log.contains(&format!("no anchor for this record in {log2}")),
+        "{pin}"
+    );
     // Cleared: verified again.
     assert_eq!(pin["cleared"]["status"], "verified", "{pin}");
     assert_eq!(pin["cleared"]["badge"], verified.as_str(), "{pin}");
@@ -781,6 +982,56 @@ async fn clinicians_web_app_end_to_end() {
     assert!(fake.contains("marks this record as erased"), "{checked}");
     assert!(checked["verifiedCount"].as_u64().unwrap() >= 1, "{checked}");
 
+    // ATTACK 1: the relay's operator anchors a record of the nurse's patient with other
+    // values than it holds (valid on chain) and stores it as validated. One honest record of
+    // the same patient is sent first, the honest way.
+    let honest_tid = api_nurse.send_stored(&relay, ada).await;
+    let (attack_tid, record_values) =
+        anchor_with_other_values(&mut relay, &mut api_nurse, ada).await;
+    let attacked = scenario(
+        "attack",
+        &relay,
+        &profiles,
+        &json!({
+            "pid": pid,
+            "attackTid": attack_tid.to_string(),
+            "honestTid": honest_tid.to_string(),
+        }),
+    )
+    .await;
+    eprintln!("attack: {attacked:#}");
+    let verdict_elsewhere =
+        "The chain judged other values than this record's: its verdict is not about this record.";
+    assert_eq!(attacked["attack"]["status"], "tampered", "{attacked}");
+    assert_eq!(attacked["attack"]["badge"], "TAMPERED", "{attacked}");
+    assert_eq!(
+        attacked["attack"]["detail"], verdict_elsewhere,
+        "{attacked}"
+    );
+    assert_eq!(
+        attacked["attackCheckDetail"], verdict_elsewhere,
+        "{attacked}"
+    );
+    // The chart shows the values the author signed (220 bpm), not the chain's.
+    let summary = attacked["attackSummary"].as_str().unwrap_or_default();
+    assert!(summary.contains("Heart rate: 220 bpm"), "{attacked}");
+    // The detail page names the record's own values hash and the other one the chain judged.
+    let facts = attacked["attackFacts"].as_str().unwrap_or_default();
+    assert!(facts.contains(&record_values), "{attacked}");
+    let chain_values = hex::encode(values_hash(&[72, 120, 368]));
+    assert!(facts.contains(&chain_values), "{attacked}");
+    // The patient's honest records stay verified.
+    assert_eq!(attacked["honest"]["status"], "verified", "{attacked}");
+    let honest_badge = attacked["honest"]["badge"].as_str().unwrap_or_default();
+    assert!(
+        honest_badge.starts_with("Verified on chain · block "),
+        "{attacked}"
+    );
+    assert!(
+        attacked["verifiedCount"].as_u64().unwrap() >= 2,
+        "{attacked}"
+    );
+
     for shot in [
         "admin-users",
         "enrolment",
@@ -803,7 +1054,10 @@ async fn clinicians_web_app_end_to_end() {
         "registry-invalid",
         "registry-warning",
         "registry-other-tampered",
+        "registry-other-log",
         "registry-cleared",
+        "attack-values",
+        "attack-values-detail",
     ] {
         let file = screenshots_dir().join(format!("{shot}.png"));
         assert!(file.exists(), "screenshot {} missing", file.display());

@@ -1,6 +1,9 @@
 // Reading a patient's records and checking each one in the browser: open it (signature and
-// commitment), then ask the chain itself whether the registry anchored exactly this
-// commitment — so a changed database row, or a relay that lies, shows as TAMPERED.
+// commitment, and the hash of its on-chain values under its template), then ask the chain
+// itself whether the registry anchored exactly this commitment in the trusted log, and
+// judged exactly these values under this template — so a changed database row, or a relay
+// that lies (even one that anchored the record with values of its choosing), shows as
+// TAMPERED.
 
 import { mb, state, call, template as getTemplate } from "/lib/session.js";
 import { fixed } from "/lib/forms.js";
@@ -14,12 +17,21 @@ export function rpcEndpoint() {
   return localStorage.getItem("mediblock.rpc") || state.info?.rpc_url || (window.ethereum ? "wallet" : null);
 }
 
-/** The sentence that starts a failed check's detail when the registry checked against is
- * the pinned one and the relay announces another: the reason may be just that. */
+/** The sentence that starts a failed check's detail when the registry and log checked
+ * against are the pinned ones and the relay announces others: the reason may be just that. */
 function againstPin(trusted) {
   return trusted.conflict
-    ? `Checked against the registry you trust (${trusted.registry} on chain ${trusted.chainId}), not the one this relay announces. `
+    ? `Checked against the registry you trust (${trusted.registry} on chain ${trusted.chainId}, log ${trusted.log}), not the registry or log this relay announces. `
     : "";
+}
+
+/** Why a record cannot be checked on chain with this registry in use, or null when it can. */
+function noChain(rpc, trusted) {
+  if (!rpc || !trusted) return "No blockchain connection is configured in this browser.";
+  if (!trusted.log) {
+    return "This relay does not say which log of the registry its records are in, and this browser pins none, so the records cannot be checked on chain.";
+  }
+  return null;
 }
 
 /** An author's public keys: its own, else `GET /users/{uid}/keys` (public keys are readable
@@ -50,6 +62,7 @@ const PROBLEMS = {
   signature_invalid: "the author's signature does not match the content",
   commitment_mismatch: "the commitment the database lists for it is not the one of the signed content",
   tid_mismatch: "it is filed under another transaction id than the one signed",
+  no_on_chain_values: "its on-chain values cannot be read under its template, so no verdict of the chain can be about it",
 };
 
 function problemText(code) {
@@ -112,6 +125,10 @@ export async function check(record, pid) {
   const withOpened = { ...base, opened, values: opened.values ?? base.values, display: opened.display ?? null,
     template: opened.template ?? base.template, version: opened.version ?? base.version,
     timestamp: opened.timestamp ?? base.timestamp, uid: opened.uid ?? base.uid };
+  if (opened.problem === "no_on_chain_values") {
+    return { ...withOpened, status: "tampered", text: "TAMPERED",
+      detail: `This record cannot have been anchored as signed: ${problemText(opened.problem)}${opened.valuesProblem ? ` (${opened.valuesProblem.replace(/\.$/, "")})` : ""}.` };
+  }
   if (opened.problem || !opened.signatureOk || !opened.commitmentOk) {
     const why = opened.problem ? problemText(opened.problem)
       : !opened.signatureOk ? problemText("signature_invalid")
@@ -127,15 +144,24 @@ export async function check(record, pid) {
   }
   const rpc = rpcEndpoint();
   const trusted = registryInUse();
-  if (!rpc || !trusted) {
-    return { ...withOpened, status: "unchecked", text: "Not checked on chain", detail: "No blockchain connection is configured in this browser." };
+  const unavailable = noChain(rpc, trusted);
+  if (unavailable) {
+    return { ...withOpened, status: "unchecked", text: "Not checked on chain", detail: unavailable };
+  }
+  if (!opened.valuesHash) {
+    // Without the template the record names, its on-chain values are unknown, and the
+    // chain's verdict could be about any values.
+    return { ...withOpened, status: "unchecked", text: "Not checked on chain",
+      detail: `The template ${base.template}, version ${base.version}, is not available to this browser, so the values the chain judged could not be compared with this record's.` };
   }
   let chain;
   try {
     chain = await mb.verifyOnChain({
       rpc,
-      // The pinned registry and chain when this browser has one, never the relay's then.
+      // The pinned registry, chain and log when this browser has them, never the relay's
+      // then.
       registry: trusted.registry,
+      log: trusted.log,
       tid: opened.tid ?? record.tid,
       commitment: record.commitment,
       verdict: opened.verdict ?? "valid",
@@ -144,6 +170,13 @@ export async function check(record, pid) {
       chainId: trusted.chainId,
       // Where the scan starts when the ACK's block (the relay's word) is not the anchor's.
       fromBlock: trusted.fromBlock,
+      // What the chain's verdict must be about: this record's on-chain values under its
+      // template (the template as the relay served it; the chain's templateInfo of the
+      // event's handle must hold its hash).
+      valuesHash: opened.valuesHash,
+      templateHash: opened.templateHash,
+      templateChainId: opened.templateChainId,
+      templateVersion: opened.templateVersion,
     });
   } catch (err) {
     return { ...withOpened, status: "unchecked", text: "Not checked on chain",
@@ -154,8 +187,9 @@ export async function check(record, pid) {
   const done = { ...withOpened, chain };
   if (chain.status !== "verified") {
     return { ...done, status: "tampered", text: "TAMPERED",
-      // The check's own sentence says what is wrong: no anchor, another commitment or
-      // verdict in the record's anchoring event, or its ticket taken by another record.
+      // The check's own sentence says what is wrong: no anchor in the log, another
+      // commitment or verdict in the record's anchoring event, a verdict about other values
+      // or under another template, or its ticket taken by another record.
       detail: againstPin(trusted) + (chain.detail ?? (chain.status === "missing"
         ? "The chain has no anchor for this record."
         : "The chain anchored something else for this record.")) };
@@ -186,11 +220,14 @@ async function confirmErasure(c, checked) {
   if (signer?.role !== "admin") return refuse("the erasure was not signed by an administrator");
   const rpc = rpcEndpoint();
   const trusted = registryInUse();
-  if (!rpc || !trusted) return { ...c, status: "unchecked", text: "Erased (not checked on chain)" };
+  const unavailable = noChain(rpc, trusted);
+  if (unavailable) return { ...c, status: "unchecked", text: "Erased (not checked on chain)", detail: unavailable };
   try {
     // The erased record's own ACK went with its content; the erasure's ACK block is the
-    // hint, and the scan from the registry's deployment block finds it elsewhere.
-    const chain = await mb.verifyOnChain({ rpc, registry: trusted.registry, tid: c.tid,
+    // hint, and the scan from the registry's deployment block finds it elsewhere. Its
+    // content is destroyed, so there are no values to compare: only the commitment, in the
+    // trusted log.
+    const chain = await mb.verifyOnChain({ rpc, registry: trusted.registry, log: trusted.log, tid: c.tid,
       commitment: c.commitment, verdict: "valid", chainId: trusted.chainId,
       blockNumber: erasure.opened?.ack?.blockNumber ?? undefined,
       fromBlock: trusted.fromBlock });

@@ -96,9 +96,10 @@ export async function send({ template, pid, previous, values, wallet = false, co
   }
   const trusted = registryInUse();
   if (wallet && trusted?.conflict) {
-    // The relay prepares the wallet's transaction for its own registry, which is not the
-    // one this browser trusts: the wallet would refuse it anyway, so send nothing.
-    const e = new Error(`Not sent: your wallet would anchor this record on the relay's registry, not on the registry you trust (${trusted.registry} on chain ${trusted.chainId}). Nothing was sent.`);
+    // The relay prepares the wallet's transaction for its own registry, and the registry
+    // files a co-signed record in the co-signing relay's log: not the registry or log this
+    // browser trusts. The record would not count here, so send nothing.
+    const e = new Error(`Not sent: your wallet would anchor this record on the relay's registry and log, not on the ones you trust (${trusted.registry} on chain ${trusted.chainId}, log ${trusted.log}). Nothing was sent.`);
     e.code = "registry_not_trusted";
     throw e;
   }

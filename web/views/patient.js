@@ -225,6 +225,8 @@ export async function detail(pid, tid) {
       fact("Author's signature", c.opened ? (c.opened.signatureOk ? "valid" : "INVALID") : "not checked"),
       fact("Content matches its commitment", c.opened ? (c.opened.commitmentOk ? "yes" : "NO") : "not checked"),
       fact("Chain's verdict", c.opened?.verdict ?? null),
+      fact("Values hash of the signed content (on-chain values)", c.opened?.valuesHash, true),
+      fact("Values hash the chain judged", c.chain?.valuesHash, true),
       fact("Transaction hash", ack?.txHash ?? c.chain?.txHash, true),
       fact("Block", ack?.blockNumber ?? c.chain?.blockNumber),
       fact("Block hash", ack?.blockHash, true),

@@ -1,7 +1,8 @@
-// Which registry the pages check records against, shown on every page: a warning banner
-// when this browser pins a registry and the relay announces another; in the footer, the
-// registry in use (pinned, or only announced by the relay) with "Trust this registry" and a
-// small form to pin a registry known from elsewhere or to clear the pin.
+// Which registry and log the pages check records against, shown on every page: a warning
+// banner when this browser pins a registry and log and the relay announces others; in the
+// footer, the registry and log in use (pinned, or only announced by the relay) with "Trust
+// this registry" and a small form to pin a registry and log known from elsewhere or to
+// clear the pin.
 
 import { state } from "/lib/session.js";
 import { h, field, say, slot } from "/lib/ui.js";
@@ -11,7 +12,7 @@ import { announced, clearPin, pinConflict, pinProblems, pinUnreadable, readPin, 
 let onChange = () => {};
 
 function where(r) {
-  return r ? `${r.registry} on chain ${r.chain_id ?? "unknown"}` : "none";
+  return r ? `${r.registry} on chain ${r.chain_id ?? "unknown"}, log ${r.log ?? "unknown"}` : "none";
 }
 
 /** The persistent warning when the relay announces another registry than the pinned one. */
@@ -20,13 +21,13 @@ function banner() {
   if (!conflict) return null;
   const { pinned, announced: relay } = conflict;
   const uses = relay
-    ? `This relay uses registry ${relay.registry} on chain ${relay.chain_id ?? "unknown"}, not the registry you trust (${pinned.registry} on chain ${pinned.chain_id}).`
-    : `This relay announces no registry; you trust registry ${pinned.registry} on chain ${pinned.chain_id}.`;
+    ? `This relay uses registry ${where(relay)}, not the registry you trust (${where(pinned)}).`
+    : `This relay announces no registry; you trust registry ${where(pinned)}.`;
   return h("div", { id: "registry-warning", class: "notice error banner", role: "alert" },
     h("strong", {}, "Registry warning. "),
     uses,
-    " Records are checked against the one you trust; records this relay anchored elsewhere show as not verified or TAMPERED. ",
-    "If your hospital has moved to a new registry, confirm its address with them (not through this site) before you trust it.");
+    " Records are checked against the registry and log you trust; records this relay anchored elsewhere show as not verified or TAMPERED. ",
+    "If your hospital has moved to a new registry or log, confirm its address and log number with them (not through this site) before you trust it.");
 }
 
 /** Adds a field's error line under it, read out with the field. */
@@ -43,69 +44,76 @@ function note({ open = false } = {}) {
   const facts = [];
   if (pinned) {
     facts.push(h("p", { id: "registry-note" },
-      "Registry ", h("span", { class: "mono" }, pinned.registry), ` on chain ${pinned.chain_id} `,
+      "Registry ", h("span", { class: "mono" }, pinned.registry), ` on chain ${pinned.chain_id}, log ${pinned.log} `,
       h("strong", {}, "(pinned in this browser)"),
-      pinConflict() ? "; the relay announces another one." : "; the relay announces the same one."));
+      pinConflict() ? "; the relay announces another registry or log." : "; the relay announces the same ones."));
   } else if (relay) {
     facts.push(h("p", { id: "registry-note" },
-      "Registry ", h("span", { class: "mono" }, relay.registry), ` on chain ${relay.chain_id ?? "unknown"} `,
+      "Registry ", h("span", { class: "mono" }, relay.registry), ` on chain ${relay.chain_id ?? "unknown"}, `,
+      relay.log ? `log ${relay.log} ` : "no log ",
       "(announced by the relay, not pinned). ",
-      relay.chain_id ? h("button", { type: "button", class: "secondary", id: "trust-registry", onclick: () => {
-        const problems = savePin(relay.registry, String(relay.chain_id));
+      relay.log ? null : "Without a log, this browser cannot check records on chain. ",
+      relay.chain_id && relay.log ? h("button", { type: "button", class: "secondary", id: "trust-registry", onclick: () => {
+        const problems = savePin(relay.registry, String(relay.chain_id), String(relay.log));
         if (Object.keys(problems).length) return say("pin-msg", "error", `Not saved: ${Object.values(problems).join(" ")}`);
-        changed(`You now trust registry ${where(relay)}: records are checked against it even if the relay announces another.`);
+        changed(`You now trust registry ${where(relay)}: records are checked against it even if the relay announces another registry or log.`);
       } }, "Trust this registry") : null));
   } else {
     facts.push(h("p", { id: "registry-note" }, "This relay announces no registry, and none is pinned in this browser."));
   }
   if (pinUnreadable()) {
-    facts.push(h("p", { class: "bad" }, "The trusted registry saved in this browser cannot be read, so it is ignored. Save it again below."));
+    facts.push(h("p", { class: "bad" }, "The trusted registry saved in this browser cannot be read (a pin saved before logs existed has no log number), so it is ignored. Save it again below, with its log."));
   }
 
   const registry = h("input", { type: "text", spellcheck: "false", autocomplete: "off", value: pinned?.registry ?? "" });
   const chain = h("input", { type: "text", inputmode: "numeric", autocomplete: "off", value: pinned ? String(pinned.chain_id) : "" });
+  const log = h("input", { type: "text", inputmode: "numeric", autocomplete: "off", value: pinned ? String(pinned.log) : "" });
   const errors = {
     registry: h("span", { class: "field-error", id: "pin-registry-error" }),
     chainId: h("span", { class: "field-error", id: "pin-chain-error" }),
+    log: h("span", { class: "field-error", id: "pin-log-error" }),
   };
+  const inputs = [["registry", registry, "the registry address"], ["chainId", chain, "the chain id"], ["log", log, "the log number"]];
   const form = h("form", {
     id: "pin-form",
     novalidate: true,
     onsubmit: (ev) => {
       ev.preventDefault();
-      const problems = pinProblems(registry.value, chain.value);
-      for (const [key, input] of [["registry", registry], ["chainId", chain]]) {
+      const problems = pinProblems(registry.value, chain.value, log.value);
+      for (const [key, input] of inputs) {
         errors[key].textContent = problems[key] ?? "";
         if (problems[key]) input.setAttribute("aria-invalid", "true");
         else input.removeAttribute("aria-invalid");
       }
-      const count = Object.keys(problems).length;
-      if (count) {
-        const which = count === 2 ? "the registry address and the chain id need"
-          : problems.registry ? "the registry address needs" : "the chain id needs";
-        say("pin-msg", "error", `Not saved: ${which} correcting (see under ${count === 2 ? "each field" : "the field"}).`);
-        (problems.registry ? registry : chain).focus();
+      const bad = inputs.filter(([key]) => problems[key]);
+      if (bad.length) {
+        const names = bad.map(([, , name]) => name);
+        const which = names.length === 1 ? `${names[0]} needs`
+          : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]} need`;
+        say("pin-msg", "error", `Not saved: ${which} correcting (see under ${bad.length === 1 ? "the field" : "each field"}).`);
+        bad[0][1].focus();
         return;
       }
-      savePin(registry.value, chain.value);
+      savePin(registry.value, chain.value, log.value);
       changed(`Saved: records are checked against registry ${where(readPin())}.`);
     },
   },
     h("div", { class: "row top" },
       withError(field("pin-registry", "Registry contract address", registry, "0x and 40 hexadecimal characters, as your hospital publishes it."), registry, errors.registry),
-      withError(field("pin-chain", "Chain id", chain, "The network's number, for example 1 for Ethereum mainnet."), chain, errors.chainId)),
+      withError(field("pin-chain", "Chain id", chain, "The network's number, for example 1 for Ethereum mainnet."), chain, errors.chainId),
+      withError(field("pin-log", "Log number", log, "Your hospital's log on the registry (a whole number from 1), as it publishes it."), log, errors.log)),
     h("div", { class: "row" },
       h("button", { type: "submit", id: "pin-save" }, "Save"),
       h("button", { type: "button", class: "secondary", id: "pin-clear", disabled: !pinned && !pinUnreadable(), onclick: () => {
         clearPin();
-        changed("Cleared: records are checked against the registry the relay announces.");
+        changed("Cleared: records are checked against the registry and log the relay announces.");
       } }, "Clear")),
     slot("pin-msg"));
   return h("section", { id: "registry-trust", "aria-label": "Trusted registry" },
     facts,
     h("details", { id: "registry-settings", open },
       h("summary", {}, "Trusted registry settings"),
-      h("p", {}, "Pin the registry contract your hospital publishes, so this browser checks every record against it whatever the relay says."),
+      h("p", {}, "Pin the registry contract and the log number your hospital publishes, so this browser checks every record against them whatever the relay says. A registry keeps one log per relay: only anchors in your hospital's log count."),
       form));
 }
 
