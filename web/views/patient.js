@@ -224,7 +224,8 @@ export async function detail(pid, tid) {
       fact("Written", when(c.timestamp)),
       fact("Author's signature", c.opened ? (c.opened.signatureOk ? "valid" : "INVALID") : "not checked"),
       fact("Content matches its commitment", c.opened ? (c.opened.commitmentOk ? "yes" : "NO") : "not checked"),
-      fact("Chain's verdict", c.opened?.verdict ?? null),
+      // The stored acknowledgement's word; the badge says whether the chain agrees.
+      fact("Verdict in the stored acknowledgement", c.opened?.verdict ?? null),
       fact("Values hash of the signed content (on-chain values)", c.opened?.valuesHash, true),
       fact("Values hash the chain judged", c.chain?.valuesHash, true),
       fact("Transaction hash", ack?.txHash ?? c.chain?.txHash, true),
