@@ -205,23 +205,20 @@ async fn verify(
         Ok(_) => proof::unsupported(file),
         Err(_) => Ok(None),
     };
-    match unsupported {
-        Ok(Some(failure)) => {
-            if json {
-                println!(
-                    "{:#}",
-                    serde_json::json!({
-                        "verified": false,
-                        "failure": {"code": failure.code(), "message": failure.to_string()},
-                    })
-                );
-            } else {
-                println!("NOT VERIFIED ({}): {failure}", failure.code());
-            }
-            return std::process::ExitCode::from(1);
+    // Anything else (this verifier's format, or unreadable: read_bundle below says why).
+    if let Ok(Some(failure)) = unsupported {
+        if json {
+            println!(
+                "{:#}",
+                serde_json::json!({
+                    "verified": false,
+                    "failure": {"code": failure.code(), "message": failure.to_string()},
+                })
+            );
+        } else {
+            println!("NOT VERIFIED ({}): {failure}", failure.code());
         }
-        // Not this verifier's: or unreadable, which read_bundle below says.
-        Ok(None) | Err(_) => {}
+        return std::process::ExitCode::from(1);
     }
     let checked = async {
         let pinned = pins.parse()?;

@@ -523,7 +523,7 @@ async fn another_relay_cannot_touch_this_relays_log_or_tickets() {
         .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let bundle: ProofBundle = serde_json::from_value(body).unwrap();
-        let report = proof::verify(&bundle, &r.anvil.url().to_string(), &pinned)
+        let report = proof::verify(&bundle, r.anvil.url().as_ref(), &pinned)
             .await
             .unwrap();
         assert!(report.ok(), "{}", proof::render(&bundle, &report));
