@@ -15,6 +15,7 @@ pub mod erasure;
 pub mod error;
 pub mod handshaker;
 pub mod keys;
+pub mod lock;
 pub mod metrics;
 pub mod proof;
 pub mod store;

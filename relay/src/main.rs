@@ -282,6 +282,8 @@ fn parse_eth_key(key: &str) -> Result<PrivateKeySigner, String> {
 async fn serve(args: Settings) -> Result<(), String> {
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("cannot create data folder {}: {e}", args.data_dir.display()))?;
+    // Held until serve returns, and by the kernel until the process is gone.
+    let _one_relay = mediblock_relay::lock::DataDirLock::acquire(&args.data_dir)?;
     let mut rng = UnwrapErr(getrandom::SysRng);
     let relay = load_or_create(&args.relay_key_file, &mut rng)?;
     let store_keys = load_or_create(&args.store_key_file, &mut rng)?;

@@ -1,5 +1,6 @@
-//! A real local chain for tests: an `anvil` process on a free port, ready when
-//! [`Anvil::start`] returns, killed when the [`Anvil`] is dropped.
+//! A real local chain for tests and the embedded default: an `anvil` process on a free
+//! port, ready when [`Anvil::start`] returns, killed when the [`Anvil`] is dropped — and by
+//! the kernel when its parent dies without dropping it (a SIGKILL, a crash).
 //!
 //! The binary is `$MEDIBLOCK_ANVIL` when set, else `tools/node_modules/.bin/anvil` (installed
 //! by the project's automation with `npm ci --prefix tools`). Anvil is asked for port 0, so
@@ -80,6 +81,24 @@ impl Default for AnvilOptions {
     }
 }
 
+/// `program` as a command that the kernel kills (SIGKILL) when the thread that spawns it
+/// dies — with the whole process on a SIGKILL or a crash — so an embedded chain never
+/// outlives its relay, writing a state file a restarted relay loads. It runs through
+/// util-linux's `setpriv --pdeathsig KILL`, which sets the parent-death signal and execs
+/// the program (the child's pid is the program's); where `setpriv` is missing, the program
+/// runs without it. Spawn from a thread that lives as long as the child should: the main
+/// thread or a runtime worker, not a short-lived blocking thread.
+fn dies_with_this_thread(program: &std::path::Path) -> Command {
+    const SETPRIV: &str = "/usr/bin/setpriv";
+    if std::path::Path::new(SETPRIV).exists() {
+        let mut c = Command::new(SETPRIV);
+        c.args(["--pdeathsig", "KILL", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
 /// A running anvil node. Dropping it kills the process.
 #[derive(Debug)]
 pub struct Anvil {
@@ -100,7 +119,7 @@ impl Anvil {
         if !path.exists() {
             return Err(AnvilError::NotFound(path));
         }
-        let mut child = Command::new(&path)
+        let mut child = dies_with_this_thread(&path)
             .args(["--port", "0", "--host", "127.0.0.1"])
             .args(["--hardfork", &options.hardfork])
             .args(["--accounts", &options.accounts.to_string()])
@@ -182,6 +201,11 @@ impl Anvil {
             ));
         }
         Ok(Self { child, url, keys })
+    }
+
+    /// The process id of the node.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The HTTP JSON-RPC endpoint.

@@ -1,0 +1,163 @@
+//! `mediblock serve` on its embedded default, as an operator runs it (the real binary, a
+//! fresh data folder): its chain dies with it, however it dies, and one data folder has one
+//! relay — a second `serve` on it is refused while the first runs, and starts once it is
+//! gone, with one chain again.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long `serve` may take to start (first run: deploy the registry, publish templates).
+const START: Duration = Duration::from_secs(120);
+
+fn data_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "mediblock-serve-{name}-{}-{}",
+        std::process::id(),
+        mediblock_relay::now().0
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn serve(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mediblock"));
+    c.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// Starts `serve` on `dir` and returns once it listens (its own log line says so), with its
+/// output drained in the background so it never blocks on a full pipe.
+fn start(dir: &Path) -> Child {
+    let mut child = serve(dir).spawn().unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    for stream in [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+    }
+    drop(tx);
+    let mut seen = String::new();
+    loop {
+        let line = rx
+            .recv_timeout(START)
+            .unwrap_or_else(|e| panic!("serve did not start ({e}):\n{seen}"));
+        if line.contains("MediBlock relay listening on") {
+            return child;
+        }
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+}
+
+/// The pids of `pid`'s children (every thread's), from `/proc`.
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let path = task.unwrap().path().join("children");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        out.extend(text.split_whitespace().map(|p| p.parse::<u32>().unwrap()));
+    }
+    out
+}
+
+/// The process's command line, empty once it is gone.
+fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+/// Whether `pid` is dead or being killed: gone, a zombie, or with SIGKILL pending. The
+/// kernel sends the parent-death signal while the parent exits, before the parent can be
+/// reaped, so once the relay has been waited for this holds without waiting any further.
+fn dead_or_dying(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let pending = |name: &str| u64::from_str_radix(&field(name), 16).unwrap_or(0) & (1 << 8) != 0;
+    field("State:").starts_with('Z')
+        || field("State:").starts_with('X')
+        || pending("SigPnd:")
+        || pending("ShdPnd:")
+}
+
+/// The relay's one anvil child.
+fn anvil_of(relay: &Child) -> u32 {
+    let anvils: Vec<u32> = children(relay.id())
+        .into_iter()
+        .filter(|&p| cmdline(p).contains("anvil"))
+        .collect();
+    assert_eq!(anvils.len(), 1, "the relay's anvil children: {anvils:?}");
+    anvils[0]
+}
+
+#[test]
+fn the_embedded_chain_dies_with_the_relay_and_one_folder_has_one_relay() {
+    let dir = data_dir("lock");
+    let mut first = start(&dir);
+    let anvil = anvil_of(&first);
+    assert!(!dead_or_dying(anvil));
+
+    // A second relay on the same folder is refused, and starts no chain.
+    let out = serve(&dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "process {} is already serving the data folder",
+            first.id()
+        )),
+        "{text}"
+    );
+    assert_eq!(anvil_of(&first), anvil, "still exactly one chain");
+
+    // SIGKILL, as a crash or the OOM killer would: the relay cannot stop its chain itself,
+    // the kernel does.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(dead_or_dying(anvil), "anvil {anvil} outlived its relay");
+
+    // The lock went with the process: the folder serves again, with one chain.
+    let mut second = start(&dir);
+    let again = anvil_of(&second);
+    assert_ne!(again, anvil);
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert!(dead_or_dying(again));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
