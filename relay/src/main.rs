@@ -384,12 +384,7 @@ async fn connect_chain(args: &Settings, store: &Store) -> Result<(Chain, Option<
         ChainSettings::Embedded { confirmations } => {
             let state_file = args.data_dir.join("anvil-state.json");
             let anvil = Anvil::start_with(&AnvilOptions {
-                extra_args: vec![
-                    "--state".into(),
-                    state_file.display().to_string(),
-                    "--state-interval".into(),
-                    "1".into(),
-                ],
+                state: Some(state_file),
                 ..AnvilOptions::default()
             })
             .map_err(|e| format!("cannot start the local chain: {e}"))?;

@@ -35,9 +35,9 @@ fn serve(dir: &Path) -> Command {
     c
 }
 
-/// Starts `serve` on `dir` and returns once it listens (its own log line says so), with its
-/// output drained in the background so it never blocks on a full pipe.
-fn start(dir: &Path) -> Child {
+/// Starts `serve` on `dir` and returns it once it listens (its own log line says so), with
+/// its address; its output is drained in the background so it never blocks on a full pipe.
+fn start(dir: &Path) -> (Child, String) {
     let mut child = serve(dir).spawn().unwrap();
     let (tx, rx) = mpsc::channel::<String>();
     for stream in [
@@ -67,8 +67,13 @@ fn start(dir: &Path) -> Child {
         let line = rx
             .recv_timeout(START)
             .unwrap_or_else(|e| panic!("serve did not start ({e}):\n{seen}"));
-        if line.contains("MediBlock relay listening on") {
-            return child;
+        if let Some((_, rest)) = line.split_once("MediBlock relay listening on http://") {
+            let addr = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            return (child, addr);
         }
         seen.push_str(&line);
         seen.push('\n');
@@ -115,6 +120,44 @@ fn dead_or_dying(pid: u32) -> bool {
         || pending("ShdPnd:")
 }
 
+/// One HTTP/1.1 request to `addr` (`host:port`); the JSON body of the answer.
+fn http(addr: &str, method: &str, path: &str, body: &str) -> serde_json::Value {
+    use std::io::Write as _;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+    let (_, body) = response.split_once("\r\n\r\n").unwrap();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
+}
+
+/// `GET /api/v1/info` of the relay at `addr`.
+fn info(addr: &str) -> serde_json::Value {
+    http(addr, "GET", "/api/v1/info", "")
+}
+
+/// A JSON-RPC call to the embedded chain the relay at `addr` announces.
+fn chain(addr: &str, method: &str) -> serde_json::Value {
+    let url = info(addr)["rpc_url"].as_str().unwrap().to_owned();
+    let host = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let call = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": []});
+    http(&host, "POST", "/", &call.to_string())["result"].clone()
+}
+
+fn block_number(addr: &str) -> u64 {
+    let hex = chain(addr, "eth_blockNumber");
+    u64::from_str_radix(hex.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+}
+
 /// The relay's one anvil child.
 fn anvil_of(relay: &Child) -> u32 {
     let anvils: Vec<u32> = children(relay.id())
@@ -128,9 +171,13 @@ fn anvil_of(relay: &Child) -> u32 {
 #[test]
 fn the_embedded_chain_dies_with_the_relay_and_one_folder_has_one_relay() {
     let dir = data_dir("lock");
-    let mut first = start(&dir);
+    let (mut first, addr) = start(&dir);
     let anvil = anvil_of(&first);
     assert!(!dead_or_dying(anvil));
+    // The registry was deployed and the demo templates registered a moment ago: the last
+    // blocks the chain mined before the crash below.
+    let registry = info(&addr)["registry"].clone();
+    assert!(registry.is_string(), "{registry}");
 
     // A second relay on the same folder is refused, and starts no chain.
     let out = serve(&dir).output().unwrap();
@@ -146,18 +193,38 @@ fn the_embedded_chain_dies_with_the_relay_and_one_folder_has_one_relay() {
     );
     assert_eq!(anvil_of(&first), anvil, "still exactly one chain");
 
-    // SIGKILL, as a crash or the OOM killer would: the relay cannot stop its chain itself,
-    // the kernel does.
+    // A block mined just now (well within anvil's one-second save interval), then SIGKILL,
+    // as a crash or the OOM killer would: the relay cannot stop its chain itself; the
+    // kernel tells the chain (SIGTERM), which saves its state and exits.
+    chain(&addr, "evm_mine");
+    let mined = block_number(&addr);
     first.kill().unwrap();
     first.wait().unwrap();
-    assert!(dead_or_dying(anvil), "anvil {anvil} outlived its relay");
 
-    // The lock went with the process: the folder serves again, with one chain.
-    let mut second = start(&dir);
+    // The folder serves again, once the old chain has saved and let go of the state file
+    // (the next chain waits for its lock): one chain, and nothing the old one had mined is
+    // lost — the same registry, not a fresh deployment.
+    let (mut second, addr) = start(&dir);
+    assert!(dead_or_dying(anvil), "anvil {anvil} outlived its relay");
     let again = anvil_of(&second);
     assert_ne!(again, anvil);
+    assert_eq!(info(&addr)["registry"], registry);
+    assert!(
+        block_number(&addr) >= mined,
+        "the chain lost blocks up to {mined}"
+    );
+    chain(&addr, "evm_mine");
+    let mined = block_number(&addr);
     second.kill().unwrap();
     second.wait().unwrap();
+    let (mut third, addr) = start(&dir);
     assert!(dead_or_dying(again));
+    assert_eq!(info(&addr)["registry"], registry);
+    assert!(
+        block_number(&addr) >= mined,
+        "the chain lost blocks up to {mined}"
+    );
+    third.kill().unwrap();
+    third.wait().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }

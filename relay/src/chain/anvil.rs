@@ -69,6 +69,10 @@ pub struct AnvilOptions {
     pub accounts: usize,
     /// Extra command-line arguments, e.g. `--block-time 1`.
     pub extra_args: Vec<String>,
+    /// A state file the chain is loaded from and saved to (`--state`, every second and when
+    /// anvil exits): the embedded default's chain. Only one anvil at a time runs on it: the
+    /// next one waits for the lock (`<file>.lock`) until the previous one saved and exited.
+    pub state: Option<PathBuf>,
 }
 
 impl Default for AnvilOptions {
@@ -77,26 +81,41 @@ impl Default for AnvilOptions {
             hardfork: HARDFORK.to_owned(),
             accounts: 10,
             extra_args: Vec::new(),
+            state: None,
         }
     }
 }
 
-/// `program` as a command that the kernel kills (SIGKILL) when the thread that spawns it
-/// dies — with the whole process on a SIGKILL or a crash — so an embedded chain never
-/// outlives its relay, writing a state file a restarted relay loads. It runs through
-/// util-linux's `setpriv --pdeathsig KILL`, which sets the parent-death signal and execs
-/// the program (the child's pid is the program's); where `setpriv` is missing, the program
-/// runs without it. Spawn from a thread that lives as long as the child should: the main
-/// thread or a runtime worker, not a short-lived blocking thread.
-fn dies_with_this_thread(program: &std::path::Path) -> Command {
+/// `program` as a command that the kernel sends `signal` (`KILL`, or `TERM` for a chain
+/// that must save its state first) when the thread that spawns it dies — with the whole
+/// process on a SIGKILL or a crash — so a chain never outlives its relay. It runs through
+/// util-linux's `setpriv --pdeathsig`, which sets the parent-death signal and execs the
+/// program (the child's pid is the program's). With `lock`, util-linux's `flock --no-fork`
+/// comes in between: it waits for an exclusive lock on that file and execs the program
+/// holding it, so the lock is released only once the program has exited. Where those tools
+/// are missing, the program runs without them. Spawn from a thread that lives as long as
+/// the child should: the main thread or a runtime worker, not a short-lived blocking thread.
+fn dies_with_this_thread(
+    program: &std::path::Path,
+    signal: &str,
+    lock: Option<PathBuf>,
+) -> Command {
     const SETPRIV: &str = "/usr/bin/setpriv";
-    if std::path::Path::new(SETPRIV).exists() {
-        let mut c = Command::new(SETPRIV);
-        c.args(["--pdeathsig", "KILL", "--"]).arg(program);
-        c
-    } else {
-        Command::new(program)
+    const FLOCK: &str = "/usr/bin/flock";
+    let exists = |p: &str| std::path::Path::new(p).exists();
+    if !exists(SETPRIV) {
+        return Command::new(program);
     }
+    let mut c = Command::new(SETPRIV);
+    c.args(["--pdeathsig", signal, "--"]);
+    match lock {
+        Some(lock) if exists(FLOCK) => {
+            c.args([FLOCK, "--no-fork", "--exclusive"]).arg(lock);
+        }
+        _ => {}
+    }
+    c.arg(program);
+    c
 }
 
 /// A running anvil node. Dropping it kills the process.
@@ -105,6 +124,8 @@ pub struct Anvil {
     child: Child,
     url: Url,
     keys: Vec<PrivateKeySigner>,
+    /// Whether it runs on a state file (stopped with SIGTERM so that it saves it).
+    saves_state: bool,
 }
 
 impl Anvil {
@@ -119,7 +140,17 @@ impl Anvil {
         if !path.exists() {
             return Err(AnvilError::NotFound(path));
         }
-        let mut child = dies_with_this_thread(&path)
+        let mut command = match &options.state {
+            None => dies_with_this_thread(&path, "KILL", None),
+            Some(state) => {
+                let mut lock = state.clone().into_os_string();
+                lock.push(".lock");
+                let mut c = dies_with_this_thread(&path, "TERM", Some(PathBuf::from(lock)));
+                c.arg("--state").arg(state).args(["--state-interval", "1"]);
+                c
+            }
+        };
+        let mut child = command
             .args(["--port", "0", "--host", "127.0.0.1"])
             .args(["--hardfork", &options.hardfork])
             .args(["--accounts", &options.accounts.to_string()])
@@ -200,7 +231,12 @@ impl Anvil {
                 output,
             ));
         }
-        Ok(Self { child, url, keys })
+        Ok(Self {
+            child,
+            url,
+            keys,
+            saves_state: options.state.is_some(),
+        })
     }
 
     /// The process id of the node.
@@ -236,8 +272,17 @@ impl Anvil {
 }
 
 impl Drop for Anvil {
+    /// A chain with a state file is asked to stop (SIGTERM, through `kill(1)`: this crate
+    /// has no unsafe code), so that it saves its state as it exits; any other is killed.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let asked = self.saves_state
+            && Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+        if !asked {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
