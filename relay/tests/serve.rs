@@ -37,6 +37,8 @@ fn serve(dir: &Path) -> Command {
 
 /// Starts `serve` on `dir` and returns it once it listens (its own log line says so), with
 /// its address; its output is drained in the background so it never blocks on a full pipe.
+// The caller kills and waits for the child it gets back.
+#[allow(clippy::zombie_processes)]
 fn start(dir: &Path) -> (Child, String) {
     let mut child = serve(dir).spawn().unwrap();
     let (tx, rx) = mpsc::channel::<String>();
