@@ -96,6 +96,7 @@ pub fn app(state: AppState) -> Router {
     use api::{auth, ops, records, submissions, templates, users};
     let api = Router::new()
         .route("/info", get(ops::info))
+        .route("/chain", post(api::chain_rpc::proxy))
         .route("/openapi.json", get(ops::openapi))
         .route("/auth/challenge", post(auth::challenge))
         .route("/auth/session", post(auth::session))

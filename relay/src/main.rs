@@ -445,7 +445,9 @@ async fn connect_chain(args: &Settings, store: &Store) -> Result<(Chain, Option<
                 .await
                 .map_err(|e| e.to_string())?
                 .with_cosigner(signer)
-                .with_rpc_url(anvil.url().to_string())
+                // Browsers get the relay's read-only proxy of this node, never the node
+                // itself: it holds the relay's unlocked account and answers evm_snapshot.
+                .with_rpc_url(mediblock_relay::api::chain_rpc::PATH)
                 .with_deploy_block(deployed_in);
             setup::bind_store_log(store, &chain).await?;
             Ok((chain, Some(anvil)))

@@ -158,7 +158,9 @@ async fn start_relay() -> Relay {
         .await
         .unwrap()
         .with_cosigner(anvil.signer(0))
-        .with_rpc_url(anvil.url().to_string());
+        // Browsers check the chain through the relay's read-only proxy, as on the embedded
+        // default (never the signing node itself).
+        .with_rpc_url(mediblock_relay::api::chain_rpc::PATH);
 
     let db = dir.join("mediblock.db");
     let store = Store::open(&format!("sqlite://{}", db.display()))
@@ -772,7 +774,11 @@ async fn clinicians_web_app_end_to_end() {
     let chain = relay.state.chain.as_ref().unwrap();
     assert_eq!(info["chain_id"].as_u64(), Some(chain.chain_id()), "{info}");
     assert_eq!(info["registry"], chain.registry().to_string(), "{info}");
-    assert_eq!(info["rpc_url"], relay.anvil.url().to_string(), "{info}");
+    assert_eq!(
+        info["rpc_url"],
+        mediblock_relay::api::chain_rpc::PATH,
+        "{info}"
+    );
     // The relay's log on the registry: a tid is unique only within it.
     assert_eq!(info["log"].as_u64(), Some(u64::from(chain.log())), "{info}");
     assert!(chain.log() >= 1, "{info}");

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod chain_rpc;
 pub mod events;
 pub mod ops;
 pub mod proofs;
