@@ -113,8 +113,9 @@ pub async fn request(
                 format!("no published template {}", ti.template),
             )
         })?;
-    let tc = match admit(&signed, &caller.0, &template) {
-        Ok(tc) => tc,
+    // The values stay in the sealed TI: the worker derives them when it anchors.
+    match admit(&signed, &caller.0, &template) {
+        Ok(_) => {}
         Err(Refusal::Forbidden(why)) => {
             return Err(ApiError::client(StatusCode::FORBIDDEN, "forbidden", why));
         }
@@ -144,7 +145,6 @@ pub async fn request(
         commitment: signed.commitment(),
         mode: Mode::PerRecord,
         sealed_ti: sealed_at_rest,
-        chain_values: tc.values,
         now: now(),
     };
     let accepted = crate::api::submissions::append(&state, &new).await?;

@@ -284,6 +284,7 @@ async fn serve(args: Settings) -> Result<(), String> {
         .map_err(|e| format!("cannot create data folder {}: {e}", args.data_dir.display()))?;
     // Held until serve returns, and by the kernel until the process is gone.
     let _one_relay = mediblock_relay::lock::DataDirLock::acquire(&args.data_dir)?;
+    owner_only(&args.data_dir, &args.database_url)?;
     let mut rng = UnwrapErr(getrandom::SysRng);
     let relay = load_or_create(&args.relay_key_file, &mut rng)?;
     let store_keys = load_or_create(&args.store_key_file, &mut rng)?;
@@ -350,6 +351,46 @@ async fn serve(args: Settings) -> Result<(), String> {
     store.close().await;
     drop(anvil);
     served
+}
+
+/// The data folder (0700) and a SQLite store's files (0600, created so before SQLite opens
+/// them, which then gives its journal the same mode) are the owner's only: they hold keys,
+/// sealed records and the chain's state.
+fn owner_only(data_dir: &std::path::Path, database_url: &str) -> Result<(), String> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let private = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("cannot make {} private: {e}", path.display()))
+    };
+    private(data_dir, 0o700)?;
+    let Some(rest) = database_url.strip_prefix("sqlite://") else {
+        return Ok(());
+    };
+    let db = std::path::PathBuf::from(rest.split('?').next().unwrap_or(rest));
+    if rest.starts_with(':') || db.as_os_str().is_empty() {
+        return Ok(()); // in memory
+    }
+    if !db.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&db)
+            .map_err(|e| format!("cannot create {}: {e}", db.display()))?;
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut path = db.clone().into_os_string();
+        path.push(suffix);
+        let path = std::path::PathBuf::from(path);
+        if path.exists() {
+            private(&path, 0o600)?;
+        }
+    }
+    let state = data_dir.join("anvil-state.json");
+    if state.exists() {
+        private(&state, 0o600)?;
+    }
+    Ok(())
 }
 
 /// Connects to the configured chain, or starts the embedded anvil (state kept in the data

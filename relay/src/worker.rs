@@ -368,12 +368,18 @@ impl Worker {
 
     /// The registry calldata of a submission: its commitment, template handle and values.
     async fn anchor_of(&self, sub: &Submission) -> Result<Anchor, String> {
-        anchor_of(&self.chain, sub).await
+        anchor_of(&self.state, &self.chain, sub).await
     }
 }
 
-/// The registry anchor of a submission (also what the wallet path co-signs).
-pub async fn anchor_of(chain: &Chain, sub: &Submission) -> Result<Anchor, String> {
+/// The registry anchor of a submission (also what the wallet path co-signs): its values
+/// come from the sealed record itself under its template — the store keeps no health
+/// values in clear text.
+pub async fn anchor_of(
+    state: &AppState,
+    chain: &Chain,
+    sub: &Submission,
+) -> Result<Anchor, String> {
     let template = TemplateRef {
         id: sub.template_id.parse().map_err(|e| format!("{e}"))?,
         version: TemplateVersion::new(sub.version).map_err(|e| format!("{e}"))?,
@@ -383,11 +389,27 @@ pub async fn anchor_of(chain: &Chain, sub: &Submission) -> Result<Anchor, String
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("template {template} is not registered on chain"))?;
+    let spec = state
+        .store
+        .template(&template.id, template.version)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("template {template} is not in the store"))?;
+    let envelope = Envelope::from_canonical_bytes(&sub.sealed_ti).map_err(|e| e.to_string())?;
+    let plain = zeroize::Zeroizing::new(
+        envelope
+            .open(&state.keys.at_rest, sub.tid.as_bytes())
+            .map_err(|e| format!("sealed TI does not open: {e}"))?,
+    );
+    let signed =
+        SignedInitialTransaction::from_canonical_bytes(&plain).map_err(|e| e.to_string())?;
+    let values = mediblock_protocol::generator::on_chain_values(&signed, &spec)
+        .map_err(|e| e.to_string())?;
     let tc = BlockchainTransaction {
         tid: sub.tid,
         commitment: sub.commitment,
         template,
-        values: sub.chain_values.clone(),
+        values,
     };
     Ok(Anchor::new(&tc, handle))
 }

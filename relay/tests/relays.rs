@@ -184,7 +184,7 @@ impl Relay {
         values: Vec<i64>,
     ) -> mediblock_relay::chain::Anchored {
         let sub = self.state.store.submission(tid).await.unwrap().unwrap();
-        let mut anchor = mediblock_relay::worker::anchor_of(self.chain(), &sub)
+        let mut anchor = mediblock_relay::worker::anchor_of(&self.state, self.chain(), &sub)
             .await
             .unwrap();
         assert_ne!(anchor.values, values, "the attack needs other values");

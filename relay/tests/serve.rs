@@ -144,20 +144,64 @@ fn info(addr: &str) -> serde_json::Value {
     http(addr, "GET", "/api/v1/info", "")
 }
 
-/// A JSON-RPC call to the embedded chain the relay at `addr` announces.
-fn chain(addr: &str, method: &str) -> serde_json::Value {
-    let url = info(addr)["rpc_url"].as_str().unwrap().to_owned();
-    let host = url
+/// The embedded chain's own URL (`host:port`), which `serve` notes in the store for
+/// `mediblock audit` (browsers get only the relay's read-only proxy).
+fn anvil_addr(dir: &Path) -> String {
+    let url = format!("sqlite://{}", dir.join("mediblock.db").display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let value = rt.block_on(async {
+        let store = mediblock_relay::store::Store::open(&url).await.unwrap();
+        let value = store
+            .meta(mediblock_relay::audit::cli::EMBEDDED_RPC_META)
+            .await
+            .unwrap()
+            .unwrap();
+        store.close().await;
+        value
+    });
+    value
         .trim_start_matches("http://")
         .trim_end_matches('/')
-        .to_owned();
-    let call = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": []});
-    http(&host, "POST", "/", &call.to_string())["result"].clone()
+        .to_owned()
 }
 
+/// A JSON-RPC call straight to the embedded chain of the folder `dir` (anvil's own
+/// methods, such as `evm_mine`, included).
+fn chain(dir: &Path, method: &str) -> serde_json::Value {
+    let call = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": []});
+    http(&anvil_addr(dir), "POST", "/", &call.to_string())["result"].clone()
+}
+
+/// The chain's head, read as a browser reads it: through the relay's proxy at `addr`.
 fn block_number(addr: &str) -> u64 {
-    let hex = chain(addr, "eth_blockNumber");
+    let call = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber"});
+    let hex = http(addr, "POST", "/api/v1/chain", &call.to_string())["result"].clone();
     u64::from_str_radix(hex.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+}
+
+/// The data folder is its owner's only (0700), and so are `files` in it (0600) — once they
+/// exist: the chain's state file appears at anvil's first save, within a second, and the
+/// test waits for that (bounded), having nothing else to wait on.
+fn assert_private(dir: &Path, files: &[&str]) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(dir), 0o700, "{}", dir.display());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    for f in files {
+        let path = dir.join(f);
+        while !path.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} never appeared",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
 }
 
 /// The relay's one anvil child.
@@ -180,6 +224,16 @@ fn the_embedded_chain_dies_with_the_relay_and_one_folder_has_one_relay() {
     // blocks the chain mined before the crash below.
     let registry = info(&addr)["registry"].clone();
     assert!(registry.is_string(), "{registry}");
+    assert_private(
+        &dir,
+        &[
+            "mediblock.db",
+            "anvil-state.json",
+            "relay.key",
+            "store.key",
+            "admin.key",
+        ],
+    );
 
     // A second relay on the same folder is refused, and starts no chain.
     let out = serve(&dir).output().unwrap();
@@ -198,7 +252,7 @@ fn the_embedded_chain_dies_with_the_relay_and_one_folder_has_one_relay() {
     // A block mined just now (well within anvil's one-second save interval), then SIGKILL,
     // as a crash or the OOM killer would: the relay cannot stop its chain itself; the
     // kernel tells the chain (SIGTERM), which saves its state and exits.
-    chain(&addr, "evm_mine");
+    chain(&dir, "evm_mine");
     let mined = block_number(&addr);
     first.kill().unwrap();
     first.wait().unwrap();
@@ -215,7 +269,7 @@ fn the_embedded_chain_dies_with_the_relay_and_one_folder_has_one_relay() {
         block_number(&addr) >= mined,
         "the chain lost blocks up to {mined}"
     );
-    chain(&addr, "evm_mine");
+    chain(&dir, "evm_mine");
     let mined = block_number(&addr);
     second.kill().unwrap();
     second.wait().unwrap();
@@ -226,6 +280,7 @@ fn the_embedded_chain_dies_with_the_relay_and_one_folder_has_one_relay() {
         block_number(&addr) >= mined,
         "the chain lost blocks up to {mined}"
     );
+    assert_private(&dir, &["mediblock.db", "anvil-state.json"]);
     third.kill().unwrap();
     third.wait().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();

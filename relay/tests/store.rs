@@ -41,7 +41,6 @@ async fn submission(store: &Store, rng: &mut ChaCha20Rng, byte: u8) -> NewSubmis
         tid: TxId::for_ticket(ticket.number, rng),
         commitment: Commitment::from_bytes([byte; 32]),
         sealed_ti: vec![byte; 40],
-        chain_values: vec![72, 120, i64::from(byte)],
         now: UnixMillis(1_000 + u64::from(byte)),
         ..submission_shape(rng)
     }
@@ -120,7 +119,7 @@ async fn suite(store: Store) {
         .unwrap()
         .unwrap();
     assert_eq!(a.tid, subs[0].tid);
-    assert_eq!(a.chain_values, vec![72, 120, 1]);
+    assert_eq!(a.sealed_ti, vec![1; 40]);
     assert_eq!(a.attempts, 1);
     let b = store
         .claim("w2", UnixMillis(2_000), UnixMillis(5_000))
@@ -399,7 +398,6 @@ fn submission_shape(rng: &mut ChaCha20Rng) -> NewSubmission {
         commitment: Commitment::from_bytes([0xcc; 32]),
         mode: Mode::PerRecord,
         sealed_ti: vec![1; 40],
-        chain_values: vec![72, 120, 368],
         now: UnixMillis(0),
     }
 }
@@ -468,7 +466,7 @@ async fn a_store_with_records_on_a_version_1_registry_is_not_upgraded() {
     let back_to_v3 = |records: i64| {
         let pool = pool.clone();
         async move {
-            sqlx::query("DELETE FROM schema_version WHERE version = 4")
+            sqlx::query("DELETE FROM schema_version WHERE version >= 4")
                 .execute(&pool)
                 .await
                 .unwrap();
@@ -486,7 +484,7 @@ async fn a_store_with_records_on_a_version_1_registry_is_not_upgraded() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, mediblock_relay::store::schema::SCHEMA_VERSION);
     back_to_v3(5).await;
     let err = Store::open(&url).await.expect_err("refused");
     assert!(matches!(err, StoreError::Upgrade(_)), "{err}");
@@ -494,6 +492,42 @@ async fn a_store_with_records_on_a_version_1_registry_is_not_upgraded() {
     assert!(text.contains("5 records"), "{text}");
     assert!(text.contains("registry of version 1"), "{text}");
     assert!(text.contains("start a fresh one"), "{text}");
+}
+
+/// A store of schema 4 kept each submission's on-chain values in clear text
+/// (`chain_values`, beside the patient and the author): upgrading wipes them, and new
+/// submissions never write them (the worker derives them from the sealed TI).
+#[tokio::test]
+async fn no_health_values_in_clear_text_after_the_upgrade() {
+    let url = sqlite_url("upgrade-v4");
+    let store = Store::open(&url).await.unwrap();
+    let mut rng = ChaCha20Rng::from_seed([8; 32]);
+    let first = submission(&store, &mut rng, 1).await;
+    store.accept(&first).await.unwrap();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let columns = |pool: sqlx::AnyPool| async move {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT chain_values FROM submissions")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        rows.into_iter().map(|r| r.0).collect::<Vec<_>>()
+    };
+    assert_eq!(columns(pool.clone()).await, ["[]"]);
+    // As a version 4 relay left it.
+    drop(store);
+    sqlx::query("UPDATE submissions SET chain_values = '[72,120,368]'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM schema_version WHERE version = 5")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let store = Store::open(&url).await.unwrap();
+    assert_eq!(columns(pool.clone()).await, ["[]"]);
+    let second = submission(&store, &mut rng, 2).await;
+    store.accept(&second).await.unwrap();
+    assert_eq!(columns(pool).await, ["[]", "[]"]);
 }
 
 /// Two relays on one store race to bind one ticket to two tids: exactly one wins, the

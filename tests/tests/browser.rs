@@ -673,7 +673,6 @@ async fn anchor_with_other_values(
             commitment: signed.commitment(),
             mode: Mode::PerRecord,
             sealed_ti,
-            chain_values: falsified.clone(),
             now: mediblock_relay::now(),
         })
         .await

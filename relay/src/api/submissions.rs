@@ -123,14 +123,16 @@ pub async fn submit_wallet(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(not_found)?;
-    let anchor = crate::worker::anchor_of(&chain, &sub).await.map_err(|e| {
-        tracing::warn!(error = %e, "wallet path: no anchor");
-        ApiError::client(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "chain_unavailable",
-            "the chain cannot be reached; try again",
-        )
-    })?;
+    let anchor = crate::worker::anchor_of(&state, &chain, &sub)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "wallet path: no anchor");
+            ApiError::client(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "chain_unavailable",
+                "the chain cannot be reached; try again",
+            )
+        })?;
     let deadline = now().0 / 1000 + COSIGNATURE_TTL_SECS;
     let submitter = alloy::primitives::Address::from(*wallet.as_bytes());
     let cosignature = chain
@@ -213,7 +215,7 @@ async fn accept(
     )?
     .to_canonical_bytes();
     let verdict = admit(&signed, &caller.0, &template);
-    let mut new = NewSubmission {
+    let new = NewSubmission {
         tid: ti.tid,
         uid: ti.uid.clone(),
         pid: ti.pid,
@@ -221,11 +223,11 @@ async fn accept(
         commitment: signed.commitment(),
         mode,
         sealed_ti: sealed_at_rest,
-        chain_values: Vec::new(),
         now: now(),
     };
     match verdict {
-        Ok(tc) => new.chain_values = tc.values,
+        // The values stay in the sealed TI: the worker derives them when it anchors.
+        Ok(_) => {}
         Err(Refusal::Forbidden(why)) => {
             state.metrics.submission(SubmitOutcome::Refused);
             return Err(ApiError::client(StatusCode::FORBIDDEN, "forbidden", why));

@@ -108,11 +108,13 @@ fn dies_with_this_thread(
     }
     let mut c = Command::new(SETPRIV);
     c.args(["--pdeathsig", signal, "--"]);
-    match lock {
-        Some(lock) if exists(FLOCK) => {
+    if let Some(lock) = lock {
+        if exists(FLOCK) {
             c.args([FLOCK, "--no-fork", "--exclusive"]).arg(lock);
         }
-        _ => {}
+        // A chain with a state file writes it readable by its owner only (it holds every
+        // record's on-chain values and the relay's dev keys' balances): umask 077, then exec.
+        c.args(["/bin/sh", "-c", r#"umask 077 && exec "$0" "$@""#]);
     }
     c.arg(program);
     c

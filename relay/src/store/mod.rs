@@ -7,7 +7,7 @@
 
 pub mod audit;
 pub mod checkpoints;
-mod schema;
+pub mod schema;
 pub mod submissions;
 pub mod templates;
 pub mod tickets;

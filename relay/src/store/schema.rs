@@ -6,7 +6,7 @@
 use super::{Backend, Result, Store, StoreError};
 
 /// The schema version this relay writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -157,8 +157,14 @@ CREATE INDEX tickets_uid ON tickets (uid, issued_at);
 /// writes in `meta.log`.
 const V4: &str = "";
 
+/// Version 5 clears `submissions.chain_values`, which held records' on-chain values (heart
+/// rates, temperatures) in clear text beside the patient and the author: the worker now
+/// derives them from the sealed TI, and the column stays "[]" (kept so that the table's
+/// shape does not change).
+const V5: &str = "UPDATE submissions SET chain_values = '[]'";
+
 /// Every migration, oldest first: (version it brings the database to, its SQL).
-const MIGRATIONS: [(i64, &str); 4] = [(1, V1), (2, V2), (3, V3), (4, V4)];
+const MIGRATIONS: [(i64, &str); 5] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
 
 fn render(sql: &str, backend: Backend) -> String {
     let (blob, serial) = match backend {

@@ -106,10 +106,9 @@ pub struct NewSubmission {
     pub commitment: Commitment,
     /// Anchoring mode.
     pub mode: Mode,
-    /// The signed TI sealed under SK(relay, store) (canonical envelope bytes).
+    /// The signed TI sealed under SK(relay, store) (canonical envelope bytes): the on-chain
+    /// values are derived from it when the record is anchored, never kept in clear text.
     pub sealed_ti: Vec<u8>,
-    /// The on-chain values the generator produced.
-    pub chain_values: Vec<i64>,
     /// Acceptance time.
     pub now: UnixMillis,
 }
@@ -154,8 +153,6 @@ pub struct Submission {
     pub state: State,
     /// Sealed signed TI (envelope bytes).
     pub sealed_ti: Vec<u8>,
-    /// On-chain values.
-    pub chain_values: Vec<i64>,
     /// Anchoring transaction hash, once sent.
     pub tx_hash: Option<[u8; 32]>,
     /// Block number, once confirmed.
@@ -169,7 +166,6 @@ pub struct Submission {
 }
 
 fn submission_from_row(row: &sqlx::any::AnyRow) -> Result<Submission> {
-    let values: String = row.try_get("chain_values")?;
     Ok(Submission {
         tid: TxId::from_bytes(fixed(row.try_get("tid")?, "submissions.tid")?),
         uid: row.try_get("uid")?,
@@ -185,8 +181,6 @@ fn submission_from_row(row: &sqlx::any::AnyRow) -> Result<Submission> {
         mode: Mode::parse(&row.try_get::<String, _>("mode")?)?,
         state: State::parse(&row.try_get::<String, _>("state")?)?,
         sealed_ti: row.try_get("sealed_ti")?,
-        chain_values: serde_json::from_str(&values)
-            .map_err(|_| StoreError::Corrupt("submissions.chain_values".into()))?,
         tx_hash: row
             .try_get::<Option<Vec<u8>>, _>("tx_hash")?
             .map(|b| fixed(b, "submissions.tx_hash"))
@@ -324,8 +318,7 @@ impl Store {
             Mode::PerRecord => State::Queued,
             Mode::Wallet => State::AwaitingWallet,
         };
-        let values = serde_json::to_string(&s.chain_values)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        // `chain_values` stays "[]": the values are health data, and the sealed TI has them.
         sqlx::query(
             "INSERT INTO submissions (tid, uid, pid, template_id, version, commitment, leaf_index, \
              mode, state, sealed_ti, chain_values, created_at, updated_at) \
@@ -341,7 +334,7 @@ impl Store {
         .bind(s.mode.as_str())
         .bind(state.as_str())
         .bind(s.sealed_ti.clone())
-        .bind(values)
+        .bind("[]")
         .bind(to_i64(s.now.0))
         .execute(&mut *tx)
         .await
