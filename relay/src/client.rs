@@ -83,7 +83,9 @@ impl Session {
         .await
     }
 
-    async fn post(&self, path: &str, body: &Value) -> Result<Value> {
+    /// `POST {base}{path}` with the session's token and a JSON body; the answer's JSON, or the
+    /// error status and body.
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
         send(
             self.http
                 .post(format!("{}{path}", self.base))

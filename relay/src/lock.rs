@@ -65,6 +65,19 @@ impl DataDirLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The name this relay's worker and checkpointer use in leases: the same for every
+    /// process that serves this data folder on this host, one at a time (the lock sees to
+    /// that). So a relay restarted after a crash knows which leases were its own and takes
+    /// them back at once, instead of leaving its accepted records waiting for them to expire;
+    /// relays of other data folders (sharing a PostgreSQL store) keep theirs.
+    pub fn lease_owner(&self) -> String {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let id = mediblock_protocol::hash::keccak256(dir.as_os_str().as_encoded_bytes());
+        format!("relay-{}-{}", host.trim(), hex::encode(&id[..6]))
+    }
 }
 
 #[cfg(test)]
@@ -88,8 +101,11 @@ mod tests {
             )),
             "{err}"
         );
+        let owner = first.lease_owner();
+        assert!(owner.starts_with("relay-"), "{owner}");
         drop(first);
         let again = DataDirLock::acquire(&dir).unwrap();
+        assert_eq!(again.lease_owner(), owner, "one name per folder and host");
         drop(again);
         std::fs::remove_dir_all(&dir).unwrap();
     }

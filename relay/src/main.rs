@@ -283,7 +283,8 @@ async fn serve(args: Settings) -> Result<(), String> {
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("cannot create data folder {}: {e}", args.data_dir.display()))?;
     // Held until serve returns, and by the kernel until the process is gone.
-    let _one_relay = mediblock_relay::lock::DataDirLock::acquire(&args.data_dir)?;
+    let one_relay = mediblock_relay::lock::DataDirLock::acquire(&args.data_dir)?;
+    let owner = one_relay.lease_owner();
     owner_only(&args.data_dir, &args.database_url)?;
     let mut rng = UnwrapErr(getrandom::SysRng);
     let relay = load_or_create(&args.relay_key_file, &mut rng)?;
@@ -324,23 +325,25 @@ async fn serve(args: Settings) -> Result<(), String> {
         events: tokio::sync::broadcast::channel(1024).0,
         session_ttl_ms: args.session_minutes.saturating_mul(60_000),
     };
-    let worker = Worker::new(
-        state.clone(),
-        chain.clone(),
-        format!("relay-{}", std::process::id()),
-    );
+    // This folder's previous process (a crash, a SIGKILL) may have died holding leases.
+    let taken_back = store
+        .release_leases(&owner)
+        .await
+        .map_err(|e| format!("cannot release the previous process's leases: {e}"))?;
+    if taken_back > 0 {
+        tracing::info!(
+            taken_back,
+            "took back the leases of this relay's previous process"
+        );
+    }
+    let worker = Worker::new(state.clone(), chain.clone(), owner.clone());
     let wake = worker.notify.clone();
     let state = AppState {
         wake_worker: wake,
         ..state
     };
     tokio::spawn(worker.run());
-    let checkpointer = Checkpointer::new(
-        state.clone(),
-        chain,
-        args.checkpoint,
-        format!("relay-{}", std::process::id()),
-    );
+    let checkpointer = Checkpointer::new(state.clone(), chain, args.checkpoint, owner.clone());
     tokio::spawn(checkpointer.run());
     // Lawful erasures: destroy an erased record's content once its erasure record is stored.
     tokio::spawn(mediblock_relay::erasure::run(state.clone()));
@@ -349,7 +352,9 @@ async fn serve(args: Settings) -> Result<(), String> {
         .await
         .map_err(|e| format!("server error: {e}"));
     store.close().await;
+    // The chain saves its state and stops first; then the folder is free for another relay.
     drop(anvil);
+    drop(one_relay);
     served
 }
 

@@ -112,13 +112,25 @@ fn dies_with_this_thread(
         if exists(FLOCK) {
             c.args([FLOCK, "--no-fork", "--exclusive"]).arg(lock);
         }
-        // A chain with a state file writes it readable by its owner only (it holds every
-        // record's on-chain values and the relay's dev keys' balances): umask 077, then exec.
-        c.args(["/bin/sh", "-c", r#"umask 077 && exec "$0" "$@""#]);
+        c.args(["/bin/sh", "-c", STATE_SUPERVISOR]);
     }
     c.arg(program);
     c
 }
+
+/// The shell between the lock and a chain with a state file. It writes with umask 077 (the
+/// state holds every record's on-chain values), runs the chain as its child — itself with a
+/// parent-death signal, should the shell die first — and on SIGTERM (its relay died, or is
+/// stopping) gives the chain a moment before passing the signal on: a request the relay
+/// sent just before it died may still be mining a block, and anvil's state dump taken in
+/// the middle of that can hold a block's storage without the block (seen under SIGKILL:
+/// a ticket marked used whose RecordAnchored event was gone). Then it waits for the chain
+/// to save and exit, and only then lets go of the lock.
+const STATE_SUPERVISOR: &str = r#"umask 077
+/usr/bin/setpriv --pdeathsig TERM -- "$0" "$@" &
+child=$!
+trap 'sleep 0.2; kill -TERM "$child" 2>/dev/null' TERM INT
+while kill -0 "$child" 2>/dev/null; do wait "$child"; done"#;
 
 /// A running anvil node. Dropping it kills the process.
 #[derive(Debug)]

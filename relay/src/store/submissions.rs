@@ -378,6 +378,19 @@ impl Store {
         row.as_ref().map(submission_from_row).transpose()
     }
 
+    /// Clears every lease `owner` holds: a relay restarted after a crash takes back its
+    /// previous process's leases (only one process serves a data folder at a time, so none
+    /// of them is being worked on). Returns how many it cleared.
+    pub async fn release_leases(&self, owner: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE submissions SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+        )
+        .bind(owner)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Records that the anchoring transaction was sent.
     pub async fn mark_sent(&self, tid: &TxId, tx_hash: &[u8; 32], now: UnixMillis) -> Result<()> {
         sqlx::query(
