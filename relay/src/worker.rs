@@ -38,6 +38,10 @@ const WAIT_RETRY: Duration = Duration::from_millis(500);
 const JUST_SENT_PATIENCE: Duration = Duration::from_millis(160);
 /// How long a submission whose step failed (RPC down, …) is left alone before a retry.
 const FAIL_RETRY: Duration = Duration::from_secs(2);
+/// How long the node may not know a sent anchoring transaction (neither pending nor mined)
+/// before the worker sends the anchor again: a hosted node behind a load balancer may not
+/// show a transaction it just took on every backend at once.
+pub const RESEND_AFTER: Duration = Duration::from_secs(30);
 
 /// The worker's handle: `notify` wakes it when a submission was accepted.
 #[derive(Debug, Clone)]
@@ -51,7 +55,14 @@ pub struct Worker {
     /// then is it worth waiting a moment for the next one's receipt. On a chain with real
     /// block times the wait would only hold up the records queued behind.
     mines_at_once: Arc<std::sync::atomic::AtomicBool>,
+    /// Since when the node has not known each sent transaction that has no receipt.
+    lost: Arc<std::sync::Mutex<LostSince>>,
+    /// [`RESEND_AFTER`], or what a test sets.
+    resend_after: Duration,
 }
+
+/// When the worker first found the node not knowing a sent transaction, by record.
+type LostSince = std::collections::HashMap<mediblock_protocol::ids::TxId, std::time::Instant>;
 
 /// What happened to one claimed submission.
 #[derive(Debug)]
@@ -71,7 +82,16 @@ impl Worker {
             owner,
             notify: Arc::new(Notify::new()),
             mines_at_once: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            lost: Default::default(),
+            resend_after: RESEND_AFTER,
         }
+    }
+
+    /// Sends an anchor again once the node has not known its transaction for `after`
+    /// ([`RESEND_AFTER`] by default).
+    pub fn with_resend_after(mut self, after: Duration) -> Self {
+        self.resend_after = after;
+        self
     }
 
     /// Runs forever: follow the chain's events, claim, anchor, complete.
@@ -315,6 +335,9 @@ impl Worker {
             self.mines_at_once.store(receipt.is_some(), Relaxed);
         }
         let Some(receipt) = receipt else {
+            if sub.mode == Mode::PerRecord && !just_sent {
+                return self.resend_if_lost(sub, &tx_hash).await;
+            }
             return Ok(Step::Waiting);
         };
         let anchored = self
@@ -364,6 +387,77 @@ impl Worker {
             .map_err(|e| e.to_string())?;
         let _ = self.state.events.send(StateChange { tid: sub.tid });
         Ok(Step::Done)
+    }
+
+    /// A sent anchor without a receipt. While the node knows its transaction (pending, or
+    /// mined without enough confirmations yet) it waits. When the node has not known it for
+    /// `resend_after` — dropped from its pool, or lost with blocks a chain rolled back — the
+    /// anchor is sent again, as a new transaction, unless its ticket turns out used (then
+    /// the event decides, as after a crash). Never for the wallet path: the wallet sends.
+    async fn resend_if_lost(&self, sub: &Submission, tx_hash: &[u8; 32]) -> Result<Step, String> {
+        if self
+            .chain
+            .knows_transaction(tx_hash)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            self.lost().remove(&sub.tid);
+            return Ok(Step::Waiting);
+        }
+        let since = *self
+            .lost()
+            .entry(sub.tid)
+            .or_insert_with(std::time::Instant::now);
+        if since.elapsed() < self.resend_after {
+            return Ok(Step::Waiting);
+        }
+        self.lost().remove(&sub.tid);
+        let tid = *sub.tid.as_bytes();
+        let hash = if self
+            .chain
+            .ticket_used(sub.tid.ticket())
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            match self
+                .chain
+                .find_anchor(&tid)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Some(hash) => hash,
+                None => {
+                    return self
+                        .ticket_taken_or(sub, "the ticket is used, by no event of this tid".into())
+                        .await;
+                }
+            }
+        } else {
+            tracing::warn!(
+                tid = %sub.tid,
+                lost = %alloy::primitives::B256::from(*tx_hash),
+                "the node no longer knows this record's anchoring transaction: sending it again"
+            );
+            let anchor = self.anchor_of(sub).await?;
+            self.chain
+                .send_anchor(&anchor)
+                .await
+                .map_err(|e| e.to_string())?
+        };
+        self.state
+            .store
+            .mark_sent(&sub.tid, &hash, now())
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = self.state.events.send(StateChange { tid: sub.tid });
+        Ok(Step::Waiting)
+    }
+
+    /// Since when the node has not known each lost transaction (never held across an await).
+    fn lost(&self) -> std::sync::MutexGuard<'_, LostSince> {
+        self.lost
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The registry calldata of a submission: its commitment, template handle and values.

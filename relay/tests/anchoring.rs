@@ -730,3 +730,70 @@ async fn a_ticket_taken_on_chain_fails_its_record_and_the_store_moves_on() {
         None
     );
 }
+
+/// A sent anchor whose transaction the node no longer knows — dropped from its pool before
+/// it was mined (anvil's own `anvil_dropAllTransactions`, the fault injected on the real
+/// node) — is sent again once the node has not known it for the worker's wait, and the
+/// record is stored once; nothing stays `sent`. Without the re-send it would wait in `sent`
+/// forever (the node would never mine what it no longer has).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_the_node_forgot_is_sent_again() {
+    use std::time::{Duration, Instant};
+    let dir = std::env::temp_dir().join(format!("mediblock-resend-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut r = relay(&format!("sqlite://{}", dir.join("r.db").display())).await;
+    let chain = r.state.chain.clone().unwrap();
+    let node = chain.provider().clone();
+    let automine = |on: bool| {
+        let node = node.clone();
+        async move {
+            let _: serde_json::Value = node
+                .raw_request("evm_setAutomine".into(), [on])
+                .await
+                .unwrap();
+        }
+    };
+    automine(false).await;
+    let (tid, _) = r.submit(70).await;
+    let worker = r.worker("resend").with_resend_after(Duration::ZERO);
+    // Sent, not mined: the record waits in `sent`.
+    assert!(!worker.tick().await.unwrap());
+    let sent = r.state.store.submission(&tid).await.unwrap().unwrap();
+    assert_eq!(sent.state, mediblock_relay::store::submissions::State::Sent);
+    let lost = sent.tx_hash.unwrap();
+    assert!(chain.knows_transaction(&lost).await.unwrap());
+    let _: serde_json::Value = node
+        .raw_request("anvil_dropAllTransactions".into(), ())
+        .await
+        .unwrap();
+    assert!(!chain.knows_transaction(&lost).await.unwrap());
+    automine(true).await;
+
+    let start = Instant::now();
+    while r.state.store.queue_depth().await.unwrap() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "not stored in time"
+        );
+        worker.tick().await.unwrap();
+    }
+    let stored = r.state.store.submission(&tid).await.unwrap().unwrap();
+    assert_eq!(
+        stored.state,
+        mediblock_relay::store::submissions::State::Stored
+    );
+    // Sent again from the same account with the nonce the dropped one never used, the
+    // anchor is the same transaction, byte for byte (so the same hash): now mined, once.
+    let resent = stored.tx_hash.unwrap();
+    assert_eq!(
+        chain.find_anchor(tid.as_bytes()).await.unwrap(),
+        Some(resent)
+    );
+    let receipt = chain
+        .confirmed_receipt(&resent)
+        .await
+        .unwrap()
+        .expect("mined");
+    assert!(chain.anchored_in(&receipt, tid.as_bytes()).is_some());
+    assert_eq!(resent, lost);
+}

@@ -279,6 +279,16 @@ impl Chain {
         }
     }
 
+    /// Whether the node knows transaction `tx_hash` at all: pending in its pool, or mined.
+    pub async fn knows_transaction(&self, tx_hash: &[u8; 32]) -> Result<bool, ChainError> {
+        Ok(self
+            .provider
+            .get_transaction_by_hash(B256::from(*tx_hash))
+            .await
+            .map_err(rpc)?
+            .is_some())
+    }
+
     /// The receipt of `tx_hash` once it has the configured confirmations; `None` while it
     /// is unknown, pending or not yet confirmed deeply enough.
     pub async fn confirmed_receipt(
