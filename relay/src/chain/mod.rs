@@ -34,10 +34,14 @@ pub enum ChainError {
     Reverted(String),
 }
 
-/// The relay's view of the chain: a signing provider and the registry's address.
 /// Blocks per `eth_getLogs` request: hosted JSON-RPC providers refuse much wider ranges.
 pub const LOG_RANGE: u64 = 2_000;
 
+/// Template handles by (template id hash, version).
+type Handles = std::collections::HashMap<([u8; 32], u32), u16>;
+
+/// The relay's view of the chain: a signing provider, the registry's address and the
+/// relay's log on it.
 #[derive(Debug, Clone)]
 pub struct Chain {
     provider: DynProvider,
@@ -49,6 +53,8 @@ pub struct Chain {
     deploy_block: Option<u64>,
     /// The relay's log on the registry (its checkpoints and ticket space); 0 until bound.
     log: u16,
+    /// Template handles found so far, by (id hash, version): they never change.
+    handles: std::sync::Arc<std::sync::Mutex<Handles>>,
     /// Serialises this relay's sends (the anchoring worker and the checkpointer share one
     /// account): the nonce is asked from the node, so two sends at once could get the same.
     send_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -133,6 +139,7 @@ impl Chain {
             rpc_url: None,
             deploy_block: None,
             log: 0,
+            handles: Default::default(),
             send_lock: Default::default(),
         })
     }
@@ -448,18 +455,39 @@ impl Chain {
     }
 
     /// The registry handle of a template, `None` when it is not registered.
+    ///
+    /// A registered (id, version) keeps its handle for good (published templates never
+    /// change), so found handles are remembered: the worker asks once per template, not
+    /// once per record.
     pub async fn template_handle(
         &self,
         chain_id: [u8; 32],
         version: u32,
     ) -> Result<Option<u16>, ChainError> {
+        let known = |c: &Self| {
+            c.handles
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&(chain_id, version))
+                .copied()
+        };
+        if let Some(handle) = known(self) {
+            return Ok(Some(handle));
+        }
         let registry = MediBlockRegistry::new(self.registry, self.provider.clone());
         let handle = registry
             .handleOf(FixedBytes(chain_id), version)
             .call()
             .await
             .map_err(rpc)?;
-        Ok((handle != 0).then_some(handle))
+        if handle == 0 {
+            return Ok(None);
+        }
+        self.handles
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((chain_id, version), handle);
+        Ok(Some(handle))
     }
 }
 
