@@ -18,6 +18,7 @@ pub mod keys;
 pub mod lock;
 pub mod metrics;
 pub mod proof;
+pub mod purge;
 pub mod store;
 pub mod worker;
 

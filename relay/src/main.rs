@@ -343,6 +343,8 @@ async fn serve(args: Settings) -> Result<(), String> {
     tokio::spawn(checkpointer.run());
     // Lawful erasures: destroy an erased record's content once its erasure record is stored.
     tokio::spawn(mediblock_relay::erasure::run(state.clone()));
+    // Expired sign-in challenges and sessions.
+    tokio::spawn(mediblock_relay::purge::run(store.clone()));
     let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_requested())
         .await
