@@ -1,6 +1,8 @@
 //! The relay's periodic purge of what has expired: sign-in challenges and sessions
 //! ([`crate::store::Store::purge_expired`]). Sign-in also purges before it stores a
-//! challenge, so the tables stay small under load too; this task covers quiet times.
+//! challenge, so the tables stay small under load too; this task covers quiet times. Unused
+//! tickets are released when they lapse and forgotten when their user next asks for one
+//! ([`crate::store::tickets`]).
 
 use std::time::Duration;
 

@@ -54,7 +54,7 @@ const PLAIN = {
   ticket_unknown: "The relay does not know the ticket this record was sealed with (it was not issued to you). Nothing was stored; send the record again.",
   ticket_expired: "The record's ticket expired before the relay accepted it, twice in a row. Nothing was stored; send the record again.",
   ticket_used: "The record's ticket was already taken by another record, twice in a row. Nothing was stored; send the record again.",
-  too_many_tickets: "You have too many unused tickets at the relay, so it will not issue another now. Nothing was sent; try again later (unused tickets lapse after 24 hours).",
+  too_many_tickets: "You have too many unused tickets at the relay, so it will not issue another now. Nothing was sent; try again later (unused tickets lapse after 15 minutes).",
 };
 
 /** A sentence for an error thrown by the WASM client or the relay. */

@@ -22,8 +22,8 @@ pub struct TicketView {
 }
 
 /// Issues a ticket to the caller (authors, and administrators for erasure records):
-/// `201 {ticket, expires_at}`, or `429 too_many_tickets` when the caller already holds
-/// [`MAX_OPEN_TICKETS`] unused ones.
+/// `201 {ticket, expires_at}`, or `429 too_many_tickets` (with `Retry-After`) when the
+/// caller already holds [`MAX_OPEN_TICKETS`] unused ones.
 pub async fn issue(
     State(state): State<AppState>,
     caller: Caller,
@@ -31,20 +31,29 @@ pub async fn issue(
     let mut allowed = AUTHORS.to_vec();
     allowed.push(Role::Admin);
     caller.require(&allowed)?;
-    let ticket = state
+    let at = now();
+    let Some(ticket) = state
         .store
-        .issue_ticket(&caller.0.uid, now())
+        .issue_ticket(&caller.0.uid, at)
         .await
         .map_err(ApiError::internal)?
-        .ok_or_else(|| {
-            ApiError::client(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_tickets",
-                format!(
-                    "you hold {MAX_OPEN_TICKETS} unused tickets; use them, or wait until they expire"
-                ),
-            )
-        })?;
+    else {
+        let free_at = state
+            .store
+            .next_ticket_room(&caller.0.uid, at)
+            .await
+            .map_err(ApiError::internal)?;
+        let wait_ms = free_at.map_or(0, |t| t.0.saturating_sub(at.0));
+        return Err(ApiError::client(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_tickets",
+            format!(
+                "you hold {MAX_OPEN_TICKETS} unused tickets; use them, or wait until the oldest \
+                 lapses"
+            ),
+        )
+        .with_retry_after(wait_ms.div_ceil(1000)));
+    };
     Ok((
         StatusCode::CREATED,
         Json(TicketView {
