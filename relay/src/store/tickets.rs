@@ -43,7 +43,7 @@ pub enum TicketProblem {
     /// Issued more than [`TICKET_TTL_MS`] ago and never used.
     #[error("ticket expired")]
     Expired,
-    /// Already bound to another tid.
+    /// Already bound to another tid, or to this one by a refusal for the template's rules.
     #[error("ticket used")]
     Used,
 }
@@ -231,7 +231,16 @@ async fn diagnose(
     }
     let oldest = to_i64(now.0.saturating_sub(TICKET_TTL_MS));
     Ok(match row.try_get::<Option<Vec<u8>>, _>("tid")? {
-        Some(t) if t == tid.as_bytes() => None,
+        // Bound to this tid: by its acceptance (a retried submission is fine), or by the
+        // relay's refusal of it for its template's rules, which used the ticket.
+        Some(t) if t == tid.as_bytes() => {
+            let refused: Option<(i64,)> =
+                sqlx::query_as("SELECT 1 FROM rejected WHERE tid = $1 AND source = 'relay'")
+                    .bind(tid.as_bytes().to_vec())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            refused.map(|_| TicketProblem::Used)
+        }
         Some(_) => Some(TicketProblem::Used),
         None if row.try_get::<i64, _>("issued_at")? < oldest => Some(TicketProblem::Expired),
         None => None,
