@@ -27,7 +27,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::handler::Handler;
+use axum::middleware;
+use axum::routing::{MethodRouter, get, post};
 use mediblock_protocol::ids::UnixMillis;
 use rand_core::{Rng as _, UnwrapErr};
 use tower_http::services::ServeDir;
@@ -93,28 +95,36 @@ pub fn now() -> UnixMillis {
 
 /// The relay's HTTP application: API routes under `/api/v1`, health under `/healthz` and
 /// `/readyz`, and the web UI for every other path.
+///
+/// Endpoints that take a JSON body answer `415 unsupported_media_type` without
+/// `Content-Type: application/json`; an unknown path is a JSON `404 not_found`, a wrong
+/// method `405 method_not_allowed`.
 pub fn app(state: AppState) -> Router {
     use api::{auth, ops, records, submissions, templates, users};
     let api = Router::new()
         .route("/info", get(ops::info))
         .route("/openapi.json", get(ops::openapi))
-        .route("/auth/challenge", post(auth::challenge))
-        .route("/auth/session", post(auth::session))
+        .route("/auth/challenge", json_post(auth::challenge))
+        .route("/auth/session", json_post(auth::session))
         .route("/me", get(users::me))
-        .route("/users", get(users::list).post(users::enrol))
+        .route("/users", json_post(users::enrol).get(users::list))
         .route("/users/{uid}/keys", get(users::keys))
-        .route("/templates", get(templates::list).post(templates::publish))
-        .route("/templates/check", post(templates::check))
+        .route(
+            "/templates",
+            json_post(templates::publish).get(templates::list),
+        )
+        .route("/templates/check", json_post(templates::check))
         .route("/templates/{id}/{version}", get(templates::get_one))
         .route("/patients", get(records::patients))
         .route("/patients/{pid}/records", get(records::of_patient))
         .route("/records/{tid}/proof", get(api::proofs::proof))
-        .route("/records/{tid}/erasure", post(erasure::request))
+        .route("/records/{tid}/erasure", json_post(erasure::request))
         .route("/audit", get(api::audit::audit))
         .route("/rejected", get(records::rejected))
+        // Takes no body, so it checks its (optional) content type itself.
         .route("/tickets", post(api::tickets::issue))
-        .route("/submissions", post(submissions::submit))
-        .route("/submissions/wallet", post(submissions::submit_wallet))
+        .route("/submissions", json_post(submissions::submit))
+        .route("/submissions/wallet", json_post(submissions::submit_wallet))
         .route("/submissions/{tid}", get(submissions::status))
         .route("/submissions/{tid}/events", get(api::events::follow));
     Router::new()
@@ -124,5 +134,16 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api)
         .fallback_service(ServeDir::new(&state.web_dir))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::map_response(api::json_error_bodies))
         .with_state(state)
+}
+
+/// `POST` of a handler that reads a JSON body: `415 unsupported_media_type` before the
+/// handler runs unless the request says `Content-Type: application/json`.
+fn json_post<H, T>(handler: H) -> MethodRouter<AppState>
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    post(handler).route_layer(middleware::from_fn(api::require_json))
 }
