@@ -15,6 +15,7 @@ pub mod erasure;
 pub mod error;
 pub mod handshaker;
 pub mod keys;
+pub mod limits;
 pub mod lock;
 pub mod metrics;
 pub mod proof;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub wake_worker: Arc<tokio::sync::Notify>,
     /// Held while an audit requested through the API runs: one at a time per relay.
     pub audit_slot: Arc<tokio::sync::Mutex<()>>,
+    /// The bounds on clients (rate limits, the queue's depth) and the rate limiter's state.
+    pub limits: Arc<limits::Limiter>,
 }
 
 impl AppState {
@@ -97,15 +100,23 @@ pub fn now() -> UnixMillis {
 /// `/readyz`, and the web UI for every other path.
 ///
 /// Endpoints that take a JSON body answer `415 unsupported_media_type` without
-/// `Content-Type: application/json`; an unknown path is a JSON `404 not_found`, a wrong
-/// method `405 method_not_allowed`.
+/// `Content-Type: application/json`; sign-in, tickets, submissions and erasure are rate
+/// limited per client address ([`limits::per_client`]) and, once signed in, per user; an
+/// unknown path is a JSON `404 not_found`, a wrong method `405 method_not_allowed`.
 pub fn app(state: AppState) -> Router {
     use api::{auth, ops, records, submissions, templates, users};
+    let per_client = middleware::from_fn_with_state(state.limits.clone(), limits::per_client);
     let api = Router::new()
         .route("/info", get(ops::info))
         .route("/openapi.json", get(ops::openapi))
-        .route("/auth/challenge", json_post(auth::challenge))
-        .route("/auth/session", json_post(auth::session))
+        .route(
+            "/auth/challenge",
+            json_post(auth::challenge).route_layer(per_client.clone()),
+        )
+        .route(
+            "/auth/session",
+            json_post(auth::session).route_layer(per_client.clone()),
+        )
         .route("/me", get(users::me))
         .route("/users", json_post(users::enrol).get(users::list))
         .route("/users/{uid}/keys", get(users::keys))
@@ -118,13 +129,25 @@ pub fn app(state: AppState) -> Router {
         .route("/patients", get(records::patients))
         .route("/patients/{pid}/records", get(records::of_patient))
         .route("/records/{tid}/proof", get(api::proofs::proof))
-        .route("/records/{tid}/erasure", json_post(erasure::request))
+        .route(
+            "/records/{tid}/erasure",
+            json_post(erasure::request).route_layer(per_client.clone()),
+        )
         .route("/audit", get(api::audit::audit))
         .route("/rejected", get(records::rejected))
         // Takes no body, so it checks its (optional) content type itself.
-        .route("/tickets", post(api::tickets::issue))
-        .route("/submissions", json_post(submissions::submit))
-        .route("/submissions/wallet", json_post(submissions::submit_wallet))
+        .route(
+            "/tickets",
+            post(api::tickets::issue).route_layer(per_client.clone()),
+        )
+        .route(
+            "/submissions",
+            json_post(submissions::submit).route_layer(per_client.clone()),
+        )
+        .route(
+            "/submissions/wallet",
+            json_post(submissions::submit_wallet).route_layer(per_client),
+        )
         .route("/submissions/{tid}", get(submissions::status))
         .route("/submissions/{tid}/events", get(api::events::follow));
     Router::new()

@@ -322,6 +322,7 @@ async fn serve(args: Settings) -> Result<(), String> {
         audit_slot: Default::default(),
         events: tokio::sync::broadcast::channel(1024).0,
         session_ttl_ms: args.session_minutes.saturating_mul(60_000),
+        limits: Arc::new(mediblock_relay::limits::Limiter::new(args.limits)),
     };
     let worker = Worker::new(
         state.clone(),

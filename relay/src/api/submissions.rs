@@ -54,7 +54,8 @@ fn status_url(tid: &TxId) -> String {
 /// checks the author's role and the template's rules, appends its commitment to the log and
 /// queues it durably, then answers `202` with a status URL. Rule violations answer `422
 /// rule_violation` with every violation, and are kept in the rejected-records audit (using
-/// the record's ticket).
+/// the record's ticket). Refused before anything is read or written: `429 rate_limited`
+/// past the caller's rate, `503 queue_full` while the anchoring queue is full.
 pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
@@ -182,6 +183,11 @@ async fn accept(
     mode: Mode,
 ) -> Result<SubmissionView, ApiError> {
     caller.require(&AUTHORS)?;
+    state
+        .limits
+        .check_user(&caller.0.uid, std::time::Instant::now())?;
+    // Backpressure before anything is opened or written.
+    crate::limits::ensure_queue_room(state).await?;
     let signed = open_own(state, caller, body).await?;
     let ti = signed.ti();
     // The ticket before the rules: a record with a bad ticket is refused with the ticket's

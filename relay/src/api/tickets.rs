@@ -26,9 +26,10 @@ pub struct TicketView {
 
 /// Issues a ticket to the caller (authors, and administrators for erasure records):
 /// `201 {ticket, expires_at}`, or `429 too_many_tickets` (with `Retry-After`) when the
-/// caller already holds [`MAX_OPEN_TICKETS`] unused ones. It takes no body, or `{}` as
-/// JSON: another body is `400 invalid_input` (`malformed_json` when it is not JSON), a body
-/// or content type other than JSON `415 unsupported_media_type`.
+/// caller already holds [`MAX_OPEN_TICKETS`] unused ones, `429 rate_limited` past the
+/// caller's rate. It takes no body, or `{}` as JSON: another body is `400 invalid_input`
+/// (`malformed_json` when it is not JSON), a body or content type other than JSON `415
+/// unsupported_media_type`.
 pub async fn issue(
     State(state): State<AppState>,
     caller: Caller,
@@ -38,6 +39,9 @@ pub async fn issue(
     let mut allowed = AUTHORS.to_vec();
     allowed.push(Role::Admin);
     caller.require(&allowed)?;
+    state
+        .limits
+        .check_user(&caller.0.uid, std::time::Instant::now())?;
     let body = body.map_err(body_error)?;
     let typed = headers.contains_key(header::CONTENT_TYPE);
     if (typed || !body.is_empty()) && !says_json(&headers) {
