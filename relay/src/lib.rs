@@ -16,6 +16,7 @@ pub mod error;
 pub mod handshaker;
 pub mod keys;
 pub mod limits;
+pub mod listener;
 pub mod lock;
 pub mod metrics;
 pub mod proof;

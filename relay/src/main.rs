@@ -346,10 +346,10 @@ async fn serve(args: Settings) -> Result<(), String> {
     tokio::spawn(mediblock_relay::erasure::run(state.clone()));
     // Expired sign-in challenges and sessions.
     tokio::spawn(mediblock_relay::purge::run(store.clone()));
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_requested())
-        .await
-        .map_err(|e| format!("server error: {e}"));
+    let served =
+        mediblock_relay::listener::serve(listener, app(state), args.limits, shutdown_requested())
+            .await
+            .map_err(|e| format!("server error: {e}"));
     store.close().await;
     drop(anvil);
     served

@@ -38,9 +38,15 @@ pub(crate) fn json_body<T: DeserializeOwned>(
     })
 }
 
-/// Maps a refused body (too large, unreadable) to the API's error shape.
+/// Maps a refused body (too large, too slow, unreadable) to the API's error shape.
 pub(crate) fn body_error(rejection: BytesRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    if timed_out(&rejection) {
+        ApiError::client(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request body did not arrive in time",
+        )
+    } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::client(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
@@ -52,6 +58,19 @@ pub(crate) fn body_error(rejection: BytesRejection) -> ApiError {
     } else {
         ApiError::client(rejection.status(), "bad_request", rejection.body_text())
     }
+}
+
+/// Whether a body failed because the listener's body deadline passed
+/// ([`crate::listener::BodyTimedOut`] somewhere in its chain of causes).
+fn timed_out(rejection: &BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(e) = cause {
+        if e.is::<crate::listener::BodyTimedOut>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Whether `headers` say the body is JSON (`application/json`, any parameters).
