@@ -101,6 +101,15 @@ async fn main() {
         chain: Some(chain.clone()),
         wake_worker: Default::default(),
         audit_slot: Default::default(),
+        // The benchmark measures anchoring, not the front door's bounds.
+        limits: std::sync::Arc::new(mediblock_relay::limits::Limiter::new(
+            mediblock_relay::limits::Limits {
+                max_queue: u64::MAX,
+                rate_per_second: u32::MAX,
+                burst: u32::MAX,
+                ..Default::default()
+            },
+        )),
         events: tokio::sync::broadcast::channel(4096).0,
         session_ttl_ms: 60_000,
     };

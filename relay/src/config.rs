@@ -215,6 +215,28 @@ pub struct ServeArgs {
     /// ... or once the oldest uncovered leaf is this many seconds old [default: 30].
     #[arg(long, env = "MEDIBLOCK_CHECKPOINT_EVERY_SECONDS")]
     pub checkpoint_every_seconds: Option<u64>,
+    /// Refuse submissions (503 queue_full, Retry-After) while this many records wait for
+    /// the chain [default: 1000].
+    #[arg(long, env = "MEDIBLOCK_MAX_QUEUE")]
+    pub max_queue: Option<u64>,
+    /// Requests per second each client address and each user may make, sustained, on
+    /// sign-in, tickets, submissions and erasure (429 rate_limited past it) [default: 20].
+    #[arg(long, env = "MEDIBLOCK_RATE_LIMIT_PER_SECOND")]
+    pub rate_limit_per_second: Option<u32>,
+    /// ... and at once, before that rate applies [default: 100].
+    #[arg(long, env = "MEDIBLOCK_RATE_LIMIT_BURST")]
+    pub rate_limit_burst: Option<u32>,
+    /// Connections served at once; one more is closed when accepted [default: 1024].
+    #[arg(long, env = "MEDIBLOCK_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a connection may take to send a request's headers, or stay idle between
+    /// requests, before it is closed [default: 10].
+    #[arg(long, env = "MEDIBLOCK_HEADER_TIMEOUT_SECONDS")]
+    pub header_timeout_seconds: Option<u64>,
+    /// Seconds a request's body may take to arrive in full (408 request_timeout)
+    /// [default: 30].
+    #[arg(long, env = "MEDIBLOCK_BODY_TIMEOUT_SECONDS")]
+    pub body_timeout_seconds: Option<u64>,
 }
 
 /// The config file's shape. Unknown keys are errors.
@@ -251,6 +273,18 @@ pub struct FileConfig {
     pub checkpoint_every_leaves: Option<u64>,
     /// `checkpoint_every_seconds`.
     pub checkpoint_every_seconds: Option<u64>,
+    /// `max_queue`.
+    pub max_queue: Option<u64>,
+    /// `rate_limit_per_second`.
+    pub rate_limit_per_second: Option<u32>,
+    /// `rate_limit_burst`.
+    pub rate_limit_burst: Option<u32>,
+    /// `max_connections`.
+    pub max_connections: Option<usize>,
+    /// `header_timeout_seconds`.
+    pub header_timeout_seconds: Option<u64>,
+    /// `body_timeout_seconds`.
+    pub body_timeout_seconds: Option<u64>,
 }
 
 /// Resolved settings of `mediblock serve`.
@@ -274,6 +308,8 @@ pub struct Settings {
     pub chain: ChainSettings,
     /// When the checkpointer signs and anchors a checkpoint.
     pub checkpoint: crate::checkpointer::CheckpointPolicy,
+    /// The bounds on clients: rate limits, queue depth, connections and timeouts.
+    pub limits: crate::limits::Limits,
 }
 
 /// Which chain the relay anchors on.
@@ -420,9 +456,39 @@ impl ServeArgs {
             every_leaves,
             max_delay: std::time::Duration::from_secs(every_seconds),
         };
+        let mut limits = crate::limits::Limits::default();
+        if let Some(n) = bounded("max_queue", self.max_queue.or(file.max_queue), u64::MAX)? {
+            limits.max_queue = n;
+        }
+        let rate = self.rate_limit_per_second.or(file.rate_limit_per_second);
+        if let Some(n) = bounded(
+            "rate_limit_per_second",
+            rate.map(u64::from),
+            u32::MAX.into(),
+        )? {
+            limits.rate_per_second = u32::try_from(n).map_err(|e| e.to_string())?;
+        }
+        let burst = self.rate_limit_burst.or(file.rate_limit_burst);
+        if let Some(n) = bounded("rate_limit_burst", burst.map(u64::from), u32::MAX.into())? {
+            limits.burst = u32::try_from(n).map_err(|e| e.to_string())?;
+        }
+        let connections = self.max_connections.or(file.max_connections);
+        let connections = connections.map(|n| u64::try_from(n).unwrap_or(u64::MAX));
+        if let Some(n) = bounded("max_connections", connections, MAX_CONNECTIONS_LIMIT)? {
+            limits.max_connections = usize::try_from(n).map_err(|e| e.to_string())?;
+        }
+        let header = self.header_timeout_seconds.or(file.header_timeout_seconds);
+        if let Some(n) = bounded("header_timeout_seconds", header, MAX_TIMEOUT_SECONDS)? {
+            limits.header_timeout = std::time::Duration::from_secs(n);
+        }
+        let body = self.body_timeout_seconds.or(file.body_timeout_seconds);
+        if let Some(n) = bounded("body_timeout_seconds", body, MAX_TIMEOUT_SECONDS)? {
+            limits.body_timeout = std::time::Duration::from_secs(n);
+        }
         Ok(Settings {
             chain,
             checkpoint,
+            limits,
             listen: self
                 .listen
                 .or(file.listen)
@@ -443,6 +509,21 @@ impl ServeArgs {
             database_url,
             session_minutes,
         })
+    }
+}
+
+/// Largest `max_connections`: a semaphore's permits and far more than a process's open
+/// files.
+const MAX_CONNECTIONS_LIMIT: u64 = 1 << 20;
+/// Largest timeout, in seconds: a day.
+const MAX_TIMEOUT_SECONDS: u64 = 86_400;
+
+/// `value` when it is set, checked to be from 1 to `max`; else a message naming `key`.
+fn bounded(key: &str, value: Option<u64>, max: u64) -> Result<Option<u64>, String> {
+    match value {
+        Some(0) => Err(format!("{key}: must be at least 1")),
+        Some(n) if n > max => Err(format!("{key}: must be at most {max}")),
+        other => Ok(other),
     }
 }
 
@@ -494,6 +575,99 @@ mod tests {
             ChainSettings::Remote { registry_block, .. } => assert_eq!(registry_block, Some(42)),
             other => panic!("expected a remote chain, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn limits_come_from_the_file_and_flags_over_their_defaults() {
+        let dir = std::env::temp_dir().join(format!("mediblock-config-lim-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("relay.toml");
+        std::fs::write(
+            &file,
+            "max_queue = 50\nrate_limit_per_second = 3\nrate_limit_burst = 7\n\
+             max_connections = 9\nheader_timeout_seconds = 4\nbody_timeout_seconds = 5\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            max_queue: Some(60),
+            ..ServeArgs::default()
+        };
+        let l = args.resolve().unwrap().limits;
+        assert_eq!(
+            l,
+            crate::limits::Limits {
+                max_queue: 60,
+                rate_per_second: 3,
+                burst: 7,
+                max_connections: 9,
+                header_timeout: std::time::Duration::from_secs(4),
+                body_timeout: std::time::Duration::from_secs(5),
+            }
+        );
+        // Without any, the defaults.
+        let defaults = ServeArgs::default().resolve().unwrap().limits;
+        assert_eq!(defaults, crate::limits::Limits::default());
+        assert_eq!(defaults.max_queue, crate::limits::DEFAULT_MAX_QUEUE);
+        // Zero, and too many connections, are refused with the key.
+        for (args, key) in [
+            (
+                ServeArgs {
+                    rate_limit_burst: Some(0),
+                    ..ServeArgs::default()
+                },
+                "rate_limit_burst",
+            ),
+            (
+                ServeArgs {
+                    max_connections: Some(usize::MAX),
+                    ..ServeArgs::default()
+                },
+                "max_connections",
+            ),
+            (
+                ServeArgs {
+                    header_timeout_seconds: Some(0),
+                    ..ServeArgs::default()
+                },
+                "header_timeout_seconds",
+            ),
+        ] {
+            let err = args.resolve().unwrap_err();
+            assert!(err.starts_with(key), "{err}");
+        }
+        let err = parse_file("max_queue = -1\n").unwrap_err();
+        assert!(err.contains("max_queue"), "{err}");
+        // The flags' names (each also has its MEDIBLOCK_… variable, as clap documents).
+        let cli = Cli::try_parse_from([
+            "mediblock",
+            "serve",
+            "--max-queue",
+            "7",
+            "--rate-limit-per-second",
+            "8",
+            "--rate-limit-burst",
+            "9",
+            "--max-connections",
+            "10",
+            "--header-timeout-seconds",
+            "11",
+            "--body-timeout-seconds",
+            "12",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        let l = args.resolve().unwrap().limits;
+        assert_eq!(
+            (l.max_queue, l.rate_per_second, l.burst, l.max_connections),
+            (7, 8, 9, 10)
+        );
+        assert_eq!(
+            (l.header_timeout.as_secs(), l.body_timeout.as_secs()),
+            (11, 12)
+        );
     }
 
     #[test]

@@ -44,7 +44,8 @@ fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
 ///
 /// Refusals: `403 forbidden` (not an admin, or not the signer), `400 invalid_input` (not an
 /// erasure record, or it names another record or patient), `404 not_found` (no such stored
-/// record), `409 already_erased`.
+/// record), `409 already_erased`; `429 rate_limited` and `503 queue_full` as for
+/// submissions.
 pub async fn request(
     State(state): State<AppState>,
     caller: Caller,
@@ -52,6 +53,10 @@ pub async fn request(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<SubmissionView>), ApiError> {
     caller.require(&[Role::Admin])?;
+    state
+        .limits
+        .check_user(&caller.0.uid, std::time::Instant::now())?;
+    crate::limits::ensure_queue_room(&state).await?;
     let target: TxId = tid.parse()?;
     let signed = crate::api::submissions::open_own(&state, &caller, body).await?;
     let ti = signed.ti();

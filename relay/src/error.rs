@@ -14,6 +14,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     details: Option<serde_json::Value>,
+    /// Seconds for a `Retry-After` header (rate limits, backpressure).
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -32,7 +34,14 @@ impl ApiError {
             code,
             message: message.into(),
             details: None,
+            retry_after: None,
         }
+    }
+
+    /// Says when to try again: a `Retry-After` header of `seconds` (at least 1).
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 
     /// Adds machine-readable details (e.g. every rule violation).
@@ -49,6 +58,7 @@ impl ApiError {
             code: "internal",
             message: "internal error".into(),
             details: None,
+            retry_after: None,
         }
     }
 
@@ -60,6 +70,11 @@ impl ApiError {
     /// The stable code.
     pub fn code(&self) -> &'static str {
         self.code
+    }
+
+    /// The `Retry-After` seconds, when the error says when to try again.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
     }
 }
 
@@ -79,6 +94,7 @@ impl From<mediblock_protocol::Error> for ApiError {
             code: e.code(),
             message: e.to_string(),
             details,
+            retry_after: None,
         }
     }
 }
@@ -90,6 +106,13 @@ impl IntoResponse for ApiError {
             message: &self.message,
             details: self.details.as_ref(),
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }

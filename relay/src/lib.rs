@@ -15,9 +15,12 @@ pub mod erasure;
 pub mod error;
 pub mod handshaker;
 pub mod keys;
+pub mod limits;
+pub mod listener;
 pub mod lock;
 pub mod metrics;
 pub mod proof;
+pub mod purge;
 pub mod store;
 pub mod worker;
 
@@ -26,7 +29,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::handler::Handler;
+use axum::middleware;
+use axum::routing::{MethodRouter, get, post};
 use mediblock_protocol::ids::UnixMillis;
 use rand_core::{Rng as _, UnwrapErr};
 use tower_http::services::ServeDir;
@@ -57,6 +62,8 @@ pub struct AppState {
     pub wake_worker: Arc<tokio::sync::Notify>,
     /// Held while an audit requested through the API runs: one at a time per relay.
     pub audit_slot: Arc<tokio::sync::Mutex<()>>,
+    /// The bounds on clients (rate limits, the queue's depth) and the rate limiter's state.
+    pub limits: Arc<limits::Limiter>,
 }
 
 impl AppState {
@@ -92,29 +99,58 @@ pub fn now() -> UnixMillis {
 
 /// The relay's HTTP application: API routes under `/api/v1`, health under `/healthz` and
 /// `/readyz`, and the web UI for every other path.
+///
+/// Endpoints that take a JSON body answer `415 unsupported_media_type` without
+/// `Content-Type: application/json`; sign-in, tickets, submissions and erasure are rate
+/// limited per client address ([`limits::per_client`]) and, once signed in, per user; an
+/// unknown path is a JSON `404 not_found`, a wrong method `405 method_not_allowed`.
 pub fn app(state: AppState) -> Router {
     use api::{auth, ops, records, submissions, templates, users};
+    let per_client = middleware::from_fn_with_state(state.limits.clone(), limits::per_client);
     let api = Router::new()
         .route("/info", get(ops::info))
-        .route("/chain", post(api::chain_rpc::proxy))
+        // Not rate limited with the rest: one chart's check makes a few calls per record.
+        .route("/chain", json_post(api::chain_rpc::proxy))
         .route("/openapi.json", get(ops::openapi))
-        .route("/auth/challenge", post(auth::challenge))
-        .route("/auth/session", post(auth::session))
+        .route(
+            "/auth/challenge",
+            json_post(auth::challenge).route_layer(per_client.clone()),
+        )
+        .route(
+            "/auth/session",
+            json_post(auth::session).route_layer(per_client.clone()),
+        )
         .route("/me", get(users::me))
-        .route("/users", get(users::list).post(users::enrol))
+        .route("/users", json_post(users::enrol).get(users::list))
         .route("/users/{uid}/keys", get(users::keys))
-        .route("/templates", get(templates::list).post(templates::publish))
-        .route("/templates/check", post(templates::check))
+        .route(
+            "/templates",
+            json_post(templates::publish).get(templates::list),
+        )
+        .route("/templates/check", json_post(templates::check))
         .route("/templates/{id}/{version}", get(templates::get_one))
         .route("/patients", get(records::patients))
         .route("/patients/{pid}/records", get(records::of_patient))
         .route("/records/{tid}/proof", get(api::proofs::proof))
-        .route("/records/{tid}/erasure", post(erasure::request))
+        .route(
+            "/records/{tid}/erasure",
+            json_post(erasure::request).route_layer(per_client.clone()),
+        )
         .route("/audit", get(api::audit::audit))
         .route("/rejected", get(records::rejected))
-        .route("/tickets", post(api::tickets::issue))
-        .route("/submissions", post(submissions::submit))
-        .route("/submissions/wallet", post(submissions::submit_wallet))
+        // Takes no body, so it checks its (optional) content type itself.
+        .route(
+            "/tickets",
+            post(api::tickets::issue).route_layer(per_client.clone()),
+        )
+        .route(
+            "/submissions",
+            json_post(submissions::submit).route_layer(per_client.clone()),
+        )
+        .route(
+            "/submissions/wallet",
+            json_post(submissions::submit_wallet).route_layer(per_client),
+        )
         .route("/submissions/{tid}", get(submissions::status))
         .route("/submissions/{tid}/events", get(api::events::follow));
     Router::new()
@@ -124,5 +160,16 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api)
         .fallback_service(ServeDir::new(&state.web_dir))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::map_response(api::json_error_bodies))
         .with_state(state)
+}
+
+/// `POST` of a handler that reads a JSON body: `415 unsupported_media_type` before the
+/// handler runs unless the request says `Content-Type: application/json`.
+fn json_post<H, T>(handler: H) -> MethodRouter<AppState>
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    post(handler).route_layer(middleware::from_fn(api::require_json))
 }

@@ -324,6 +324,7 @@ async fn serve(args: Settings) -> Result<(), String> {
         audit_slot: Default::default(),
         events: tokio::sync::broadcast::channel(1024).0,
         session_ttl_ms: args.session_minutes.saturating_mul(60_000),
+        limits: Arc::new(mediblock_relay::limits::Limiter::new(args.limits)),
     };
     // This folder's previous process (a crash, a SIGKILL) may have died holding leases.
     let taken_back = store
@@ -347,10 +348,12 @@ async fn serve(args: Settings) -> Result<(), String> {
     tokio::spawn(checkpointer.run());
     // Lawful erasures: destroy an erased record's content once its erasure record is stored.
     tokio::spawn(mediblock_relay::erasure::run(state.clone()));
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_requested())
-        .await
-        .map_err(|e| format!("server error: {e}"));
+    // Expired sign-in challenges and sessions.
+    tokio::spawn(mediblock_relay::purge::run(store.clone()));
+    let served =
+        mediblock_relay::listener::serve(listener, app(state), args.limits, shutdown_requested())
+            .await
+            .map_err(|e| format!("server error: {e}"));
     store.close().await;
     // The chain saves its state and stops first; then the folder is free for another relay.
     drop(anvil);

@@ -114,6 +114,7 @@ impl Harness {
             chain: None,
             wake_worker: Default::default(),
             audit_slot: Default::default(),
+            limits: Default::default(),
             events: events.clone(),
             session_ttl_ms: 60_000,
         };

@@ -34,6 +34,10 @@ fn serve_on(dir: &Path, listen: &str) -> Command {
         .arg(dir)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
+        // The load here is the test's own, on one address: crashes are under test, not
+        // the rate limits (relay/tests/limits.rs tests those).
+        .env("MEDIBLOCK_RATE_LIMIT_PER_SECOND", "100000")
+        .env("MEDIBLOCK_RATE_LIMIT_BURST", "100000")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

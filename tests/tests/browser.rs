@@ -224,6 +224,7 @@ async fn start_relay() -> Relay {
         chain: Some(chain.clone()),
         wake_worker: Default::default(),
         audit_slot: Default::default(),
+        limits: Default::default(),
         events: tokio::sync::broadcast::channel(1024).0,
         session_ttl_ms: 60 * 60 * 1000,
     };

@@ -54,7 +54,9 @@ const PLAIN = {
   ticket_unknown: "The relay does not know the ticket this record was sealed with (it was not issued to you). Nothing was stored; send the record again.",
   ticket_expired: "The record's ticket expired before the relay accepted it, twice in a row. Nothing was stored; send the record again.",
   ticket_used: "The record's ticket was already taken by another record, twice in a row. Nothing was stored; send the record again.",
-  too_many_tickets: "You have too many unused tickets at the relay, so it will not issue another now. Nothing was sent; try again later (unused tickets lapse after 24 hours).",
+  too_many_tickets: "You have too many unused tickets at the relay, so it will not issue another now. Nothing was sent; try again later (unused tickets lapse after 15 minutes).",
+  rate_limited: "Too many requests from you in a short time. Nothing was stored; wait a moment and try again.",
+  queue_full: "The relay is busy anchoring earlier records. Nothing was stored; try again in a few seconds.",
 };
 
 /** A sentence for an error thrown by the WASM client or the relay. */
@@ -65,6 +67,8 @@ export function explain(err) {
   if (code === "rule_violation" && Array.isArray(list) && list.length) {
     return `Some values are not allowed: ${list.map((v) => violationText(v)).join("; ")}.`;
   }
+  // Busy, not broken: said as such although it is a 503.
+  if (code === "queue_full") return PLAIN.queue_full;
   if (code === "relay_error" || err.status >= 500) {
     return "The MediBlock server had a problem. Try again; if it keeps happening, tell your administrator.";
   }

@@ -37,20 +37,36 @@ pub struct Challenge {
     pub expires_at: u64,
 }
 
-/// `POST /api/v1/auth/challenge`: a fresh challenge for a user id. The answer does not reveal
-/// whether the user exists.
+/// `POST /api/v1/auth/challenge`: a fresh challenge for a user id. Every uid gets the same
+/// kind of answer, so it does not reveal whether the user exists; only an enrolled,
+/// unrevoked user's challenge is stored (no one else could answer it, so a flood of unknown
+/// uids stores nothing), after the expired challenges and sessions are purged.
 pub async fn challenge(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Challenge>, ApiError> {
     let req: ChallengeRequest = json_body(body)?;
     let nonce: [u8; 32] = state.random();
-    let expires_at = UnixMillis(now().0 + CHALLENGE_TTL_MS);
-    state
+    let at = now();
+    let expires_at = UnixMillis(at.0 + CHALLENGE_TTL_MS);
+    let can_sign_in = state
         .store
-        .insert_challenge(&nonce, &req.uid, expires_at)
+        .user(&req.uid)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::internal)?
+        .is_some_and(|u| u.revoked_at.is_none());
+    if can_sign_in {
+        state
+            .store
+            .purge_expired(at)
+            .await
+            .map_err(ApiError::internal)?;
+        state
+            .store
+            .insert_challenge(&nonce, &req.uid, expires_at)
+            .await
+            .map_err(ApiError::internal)?;
+    }
     Ok(Json(Challenge {
         challenge: hex(&nonce),
         expires_at: expires_at.0,

@@ -53,7 +53,9 @@ fn status_url(tid: &TxId) -> String {
 /// `POST /api/v1/submissions`: accepts a sealed initial transaction. Opens and verifies it,
 /// checks the author's role and the template's rules, appends its commitment to the log and
 /// queues it durably, then answers `202` with a status URL. Rule violations answer `422
-/// rule_violation` with every violation, and are kept in the rejected-records audit.
+/// rule_violation` with every violation, and are kept in the rejected-records audit (using
+/// the record's ticket). Refused before anything is read or written: `429 rate_limited`
+/// past the caller's rate, `503 queue_full` while the anchoring queue is full.
 pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
@@ -183,6 +185,11 @@ async fn accept(
     mode: Mode,
 ) -> Result<SubmissionView, ApiError> {
     caller.require(&AUTHORS)?;
+    state
+        .limits
+        .check_user(&caller.0.uid, std::time::Instant::now())?;
+    // Backpressure before anything is opened or written.
+    crate::limits::ensure_queue_room(state).await?;
     let signed = open_own(state, caller, body).await?;
     let ti = signed.ti();
     // The ticket before the rules: a record with a bad ticket is refused with the ticket's
@@ -237,11 +244,12 @@ async fn accept(
             return Err(e.into());
         }
         Err(Refusal::Rules(violations)) => {
-            state.metrics.submission(SubmitOutcome::RuleViolation);
             let details = serde_json::to_value(&violations).map_err(ApiError::internal)?;
             // The author sees the values they sent; the stored reasons keep only which rule
             // failed, because the column is clear text and the values are health data (they
-            // stay in the sealed TI beside it).
+            // stay in the sealed TI beside it). The refusal uses the record's ticket: a
+            // second record with it (or a concurrent copy of this one) is refused for its
+            // ticket and stores nothing.
             let reasons = without_values(details.clone());
             match state
                 .store
@@ -249,8 +257,13 @@ async fn accept(
                 .await
             {
                 Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(StoreError::Ticket(problem)) => {
+                    state.metrics.submission(SubmitOutcome::Refused);
+                    return Err(crate::api::tickets::refused(problem, ti.tid.ticket()));
+                }
                 Err(e) => return Err(ApiError::internal(e)),
             }
+            state.metrics.submission(SubmitOutcome::RuleViolation);
             return Err(ApiError::client(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "rule_violation",

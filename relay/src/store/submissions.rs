@@ -606,7 +606,10 @@ impl Store {
     }
 
     /// Keeps a record that the relay refused before anchoring (rule violations) in the
-    /// rejected-records audit. It takes no leaf in the log.
+    /// rejected-records audit, and binds its ticket to it in the same transaction: the
+    /// refusal uses the ticket, so one ticket gives at most one rejected row (another
+    /// record with it is [`StoreError::Ticket`] and nothing is written). It takes no leaf
+    /// in the log.
     pub async fn reject_before_log(
         &self,
         sub: &NewSubmission,
@@ -614,6 +617,7 @@ impl Store {
         key_id: &KeyId,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        super::tickets::bind(&mut tx, &sub.uid, &sub.tid, sub.now).await?;
         self.insert_rejected(
             &mut tx,
             sub.key(),

@@ -9,17 +9,27 @@
 //!
 //! A ticket belongs to the user it was issued to, stays usable for [`TICKET_TTL_MS`], and is
 //! bound to exactly one tid when the relay accepts a record with it ([`bind`], inside the
-//! transaction that appends the record to the log). Binding is what the submission path
-//! checks: unknown, someone else's, expired and already-bound tickets are refused.
+//! transaction that appends the record to the log) — or refuses it for its template's
+//! rules (inside the transaction that keeps it in the rejected-records audit), so one
+//! ticket gives at most one rejected record. Binding is what the submission path checks:
+//! unknown, someone else's, expired and already-bound tickets are refused.
+//!
+//! A user holds at most [`MAX_OPEN_TICKETS`] usable, unbound tickets. An unused ticket is
+//! released when it lapses (it stops counting at once) and its row is deleted when its user
+//! next asks for a ticket, [`TICKET_TTL_MS`] later still, so a late record with it reads
+//! `ticket_expired` meanwhile and the table keeps no more than that per user.
 
 use mediblock_protocol::ids::{TxId, UnixMillis, UserId};
 use sqlx::Row as _;
 
 use super::{Result, Store, StoreError, to_i64, to_u64};
 
-/// How long an issued ticket stays usable: a day (up to and including
-/// `issued_at + TICKET_TTL_MS`).
-pub const TICKET_TTL_MS: u64 = 24 * 60 * 60 * 1000;
+/// How long an issued ticket stays usable: 15 minutes (up to and including
+/// `issued_at + TICKET_TTL_MS`). Clients ask for a ticket right before they seal and post a
+/// record, and the wallet path binds it when the relay accepts the record, before the
+/// wallet is asked; so a short life costs nothing, and a user who let
+/// [`MAX_OPEN_TICKETS`] lapse unused waits at most this long for the next one.
+pub const TICKET_TTL_MS: u64 = 15 * 60 * 1000;
 
 /// How many usable, unbound tickets one user may hold at once.
 pub const MAX_OPEN_TICKETS: i64 = 64;
@@ -33,7 +43,7 @@ pub enum TicketProblem {
     /// Issued more than [`TICKET_TTL_MS`] ago and never used.
     #[error("ticket expired")]
     Expired,
-    /// Already bound to another tid.
+    /// Already bound to another tid, or to this one by a refusal for the template's rules.
     #[error("ticket used")]
     Used,
 }
@@ -112,6 +122,13 @@ impl Store {
         )
         .fetch_one(&mut *tx)
         .await?;
+        // Forget this user's unused tickets that lapsed a lifetime ago (through the index on
+        // (uid, issued_at)): they no longer count, and a record with one is long refused.
+        sqlx::query("DELETE FROM tickets WHERE uid = $1 AND tid IS NULL AND issued_at < $2")
+            .bind(uid.as_str())
+            .bind(to_i64(now.0.saturating_sub(2 * TICKET_TTL_MS)))
+            .execute(&mut *tx)
+            .await?;
         let (open,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM tickets WHERE uid = $1 AND tid IS NULL AND issued_at >= $2",
         )
@@ -134,6 +151,31 @@ impl Store {
             number: to_u64(number, "ticket_head.next")?,
             expires_at: UnixMillis(now.0.saturating_add(TICKET_TTL_MS)),
         }))
+    }
+}
+
+impl Store {
+    /// When `uid`, holding [`MAX_OPEN_TICKETS`] usable unbound tickets at `now`, may have
+    /// another: just after the oldest lapses (`None` when they hold none).
+    pub async fn next_ticket_room(
+        &self,
+        uid: &UserId,
+        now: UnixMillis,
+    ) -> Result<Option<UnixMillis>> {
+        let (oldest,): (Option<i64>,) = sqlx::query_as(
+            "SELECT MIN(issued_at) FROM tickets WHERE uid = $1 AND tid IS NULL AND issued_at >= $2",
+        )
+        .bind(uid.as_str())
+        .bind(to_i64(now.0.saturating_sub(TICKET_TTL_MS)))
+        .fetch_one(self.pool())
+        .await?;
+        oldest
+            .map(|at| {
+                Ok(UnixMillis(
+                    to_u64(at, "tickets.issued_at")? + TICKET_TTL_MS + 1,
+                ))
+            })
+            .transpose()
     }
 }
 
@@ -189,7 +231,16 @@ async fn diagnose(
     }
     let oldest = to_i64(now.0.saturating_sub(TICKET_TTL_MS));
     Ok(match row.try_get::<Option<Vec<u8>>, _>("tid")? {
-        Some(t) if t == tid.as_bytes() => None,
+        // Bound to this tid: by its acceptance (a retried submission is fine), or by the
+        // relay's refusal of it for its template's rules, which used the ticket.
+        Some(t) if t == tid.as_bytes() => {
+            let refused: Option<(i64,)> =
+                sqlx::query_as("SELECT 1 FROM rejected WHERE tid = $1 AND source = 'relay'")
+                    .bind(tid.as_bytes().to_vec())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            refused.map(|_| TicketProblem::Used)
+        }
         Some(_) => Some(TicketProblem::Used),
         None if row.try_get::<i64, _>("issued_at")? < oldest => Some(TicketProblem::Expired),
         None => None,

@@ -52,6 +52,15 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User> {
     })
 }
 
+/// What [`Store::purge_expired`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Sign-in challenges past their expiry.
+    pub challenges: u64,
+    /// Sessions past their expiry.
+    pub sessions: u64,
+}
+
 impl Store {
     /// Enrols a user; an existing user id is a conflict.
     pub async fn insert_user(&self, user: &User) -> Result<()> {
@@ -139,6 +148,26 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+
+    /// Deletes the sign-in challenges and sessions that expired before `now`: neither can be
+    /// used any more ([`Store::take_challenge`] and the session check refuse them), so
+    /// keeping them only grows the tables.
+    pub async fn purge_expired(&self, now: UnixMillis) -> Result<Purged> {
+        let challenges = sqlx::query("DELETE FROM challenges WHERE expires_at < $1")
+            .bind(db_millis(now))
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+            .bind(db_millis(now))
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(Purged {
+            challenges,
+            sessions,
+        })
     }
 
     /// The user id and expiry of a session, by token hash.

@@ -58,9 +58,23 @@ pub(crate) fn state(store: Store, keys: RelayKeys, chain: Option<Chain>) -> AppS
         chain,
         wake_worker: Default::default(),
         audit_slot: Default::default(),
+        limits: no_limits(),
         events: tokio::sync::broadcast::channel(4096).0,
         session_ttl_ms: 3_600_000,
     }
+}
+
+/// Bounds the tests of other concerns never run into (thousands of records from one
+/// author, queued faster than anchored); `relay/tests/limits.rs` sets its own.
+pub(crate) fn no_limits() -> Arc<mediblock_relay::limits::Limiter> {
+    Arc::new(mediblock_relay::limits::Limiter::new(
+        mediblock_relay::limits::Limits {
+            max_queue: u64::MAX,
+            rate_per_second: u32::MAX,
+            burst: u32::MAX,
+            ..Default::default()
+        },
+    ))
 }
 
 /// A ticket issued to `token`'s user by `POST /api/v1/tickets`.
