@@ -107,10 +107,27 @@ pub fn now() -> UnixMillis {
 pub fn app(state: AppState) -> Router {
     use api::{auth, ops, records, submissions, templates, users};
     let per_client = middleware::from_fn_with_state(state.limits.clone(), limits::per_client);
+    // The chain proxy has a bucket of its own per client address, CHAIN_READS_FACTOR times
+    // the others: checking one chart makes a few reads per record.
+    let base = *state.limits.limits();
+    let chain_reads = middleware::from_fn_with_state(
+        Arc::new(limits::Limiter::new(limits::Limits {
+            rate_per_second: base
+                .rate_per_second
+                .saturating_mul(api::chain_rpc::CHAIN_READS_FACTOR),
+            burst: base
+                .burst
+                .saturating_mul(api::chain_rpc::CHAIN_READS_FACTOR),
+            ..base
+        })),
+        limits::per_client,
+    );
     let api = Router::new()
         .route("/info", get(ops::info))
-        // Not rate limited with the rest: one chart's check makes a few calls per record.
-        .route("/chain", json_post(api::chain_rpc::proxy))
+        .route(
+            "/chain",
+            json_post(api::chain_rpc::proxy).route_layer(chain_reads),
+        )
         .route("/openapi.json", get(ops::openapi))
         .route(
             "/auth/challenge",

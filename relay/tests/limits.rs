@@ -1104,6 +1104,57 @@ async fn a_body_that_does_not_arrive_in_time_is_408_and_stores_nothing() {
     served.stop().await;
 }
 
+/// The chain proxy has its own bucket per client address, `CHAIN_READS_FACTOR` times the
+/// others: reads past it are `429 rate_limited`, and they do not use up the sign-in bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_reads_have_a_bucket_of_their_own() {
+    use mediblock_relay::api::chain_rpc::CHAIN_READS_FACTOR;
+    let served = Listening::start(Limits {
+        rate_per_second: 1,
+        burst: 1,
+        ..Limits::default()
+    })
+    .await;
+    let post = |path: &str, body: String| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let read = post(
+        "/api/v1/chain",
+        json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}).to_string(),
+    );
+    let started = Instant::now();
+    let mut statuses = Vec::new();
+    for _ in 0..CHAIN_READS_FACTOR + 10 {
+        statuses.push(exchange(served.addr, read.clone()).await.0);
+    }
+    let elapsed = started.elapsed();
+    let served_reads = statuses.iter().filter(|&&s| s != 429).count() as u64;
+    // The burst (1 × the factor) and at most the factor per elapsed second more.
+    let factor = u64::from(CHAIN_READS_FACTOR);
+    assert!(
+        statuses[..CHAIN_READS_FACTOR as usize]
+            .iter()
+            .all(|&s| s != 429),
+        "{statuses:?}"
+    );
+    assert!(
+        served_reads <= factor * (2 + elapsed.as_secs()),
+        "{served_reads} reads in {elapsed:?}"
+    );
+    assert!(statuses.contains(&429), "{statuses:?}");
+    // Sign-in still has its own token.
+    let sign_in = post(
+        "/api/v1/auth/challenge",
+        json!({"uid": "admin"}).to_string(),
+    );
+    assert_eq!(exchange(served.addr, sign_in).await.0, 200);
+    served.stop().await;
+}
+
 #[tokio::test]
 async fn the_listener_gives_each_request_its_address_for_the_rate_limit() {
     const BURST: u32 = 2;

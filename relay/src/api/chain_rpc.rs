@@ -28,6 +28,11 @@ use crate::error::ApiError;
 /// (relative: the browser resolves it against the page's origin).
 pub const PATH: &str = "/api/v1/chain";
 
+/// How many times the other limited routes' rate and burst each client address gets for
+/// chain reads (its own bucket: a browser checking a chart makes a few reads per record, and
+/// must not use up the budget of sign-in and submissions).
+pub const CHAIN_READS_FACTOR: u32 = 50;
+
 /// The methods forwarded: what the browser's check (`eth_chainId`, `eth_blockNumber`,
 /// `eth_call`, `eth_getLogs`) and `mediblock verify` (receipts, blocks) read. None of them
 /// changes the chain or uses an account.
